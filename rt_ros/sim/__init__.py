@@ -1,0 +1,1 @@
+"""Embedded MuJoCo world: robot, scenes, tasks, scripted expert, camera."""

@@ -1,0 +1,1 @@
+"""Demonstrations -> dataset -> training -> export -> closed-loop evaluation."""

