@@ -1,0 +1,25 @@
+"""The errors rt_ros raises on bad input, so callers can catch them at the edge and carry on."""
+
+
+class RtRosError(Exception):
+    """Base class of every error rt_ros raises on purpose."""
+
+
+class ConfigError(RtRosError, ValueError):
+    """A configuration value (profile, preset, parameter) is missing or out of range; names the field."""
+
+
+class BundleError(RtRosError):
+    """A model bundle is missing, truncated, corrupt, or disagrees with its manifest; names the file."""
+
+
+class FrameError(RtRosError, ValueError):
+    """A camera frame has the wrong shape, dtype or channel count for the model."""
+
+
+class InstructionError(RtRosError, ValueError):
+    """An instruction cannot be turned into an embedding (empty, unknown to a precomputed table)."""
+
+
+class ActionDecodeError(RtRosError, ValueError):
+    """Model output or action text cannot be decoded (non-finite logits, malformed RT-2 text)."""
