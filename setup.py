@@ -71,6 +71,8 @@ setup(
     entry_points={
         "console_scripts": [
             "rt-ros = rt_ros.cli:main",
+            "policy_node = rt_ros.nodes.policy_node:main",
+            "driver_node = rt_ros.nodes.driver_node:main",
         ],
     },
 )
