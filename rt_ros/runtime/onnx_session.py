@@ -1,0 +1,257 @@
+"""ONNX Runtime sessions: execution providers from configuration with fallback, IO binding on GPUs.
+
+One `OnnxModel` wraps one graph of a bundle. It picks the first requested execution provider that
+actually starts (a GPU build of onnxruntime lists CUDA even on a machine without CUDA libraries),
+says in one log line what runs, and runs fixed-shape graphs through IO binding with buffers
+allocated once, which is what CUDA graphs need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from rt_ros.runtime.errors import BundleError, ConfigError
+
+LOGGER = logging.getLogger(__name__)
+
+# Short names accepted in configuration, mapped to ONNX Runtime's provider names.
+PROVIDER_ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+# `auto` tries CUDA, then CPU. TensorRT is only used when asked for: its first run builds engines
+# for minutes.
+AUTO_PROVIDERS = ("cuda", "cpu")
+GRAPH_OPTIMIZATION_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+_DEVICE_OF_PROVIDER = {
+    "TensorrtExecutionProvider": "cuda",
+    "CUDAExecutionProvider": "cuda",
+    "CPUExecutionProvider": "cpu",
+}
+_NUMPY_DTYPE_OF_ONNX = {
+    "tensor(float)": np.float32,
+    "tensor(uint8)": np.uint8,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+}
+_ORT_WARNING = 2
+_ORT_FATAL = 4
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How ONNX Runtime runs a bundle's graphs; validated once, errors name the field."""
+
+    providers: tuple[str, ...] = ("auto",)
+    intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per physical core)
+    inter_op_threads: int = 1
+    graph_optimization: str = "all"
+    use_cuda_graph: bool = False  # replay captured CUDA graphs; needs fixed shapes (ours are)
+    device_id: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.providers:
+            raise ConfigError("providers: at least one execution provider is needed")
+        for name in self.providers:
+            if name != "auto" and name.lower() not in PROVIDER_ALIASES:
+                known = ", ".join(["auto", *PROVIDER_ALIASES])
+                raise ConfigError(
+                    f"providers: unknown execution provider {name!r} (known: {known})"
+                )
+        if self.intra_op_threads < 0:
+            raise ConfigError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
+        if self.inter_op_threads < 0:
+            raise ConfigError(f"inter_op_threads must be >= 0, got {self.inter_op_threads}")
+        if self.graph_optimization not in GRAPH_OPTIMIZATION_LEVELS:
+            known = ", ".join(GRAPH_OPTIMIZATION_LEVELS)
+            raise ConfigError(
+                f"graph_optimization must be one of {known}, got {self.graph_optimization!r}"
+            )
+        if self.device_id < 0:
+            raise ConfigError(f"device_id must be >= 0, got {self.device_id}")
+
+    def provider_names(self) -> list[str]:
+        """The ONNX Runtime provider names to try, in order, without duplicates."""
+        names: list[str] = []
+        for name in self.providers:
+            for alias in AUTO_PROVIDERS if name == "auto" else (name.lower(),):
+                if PROVIDER_ALIASES[alias] not in names:
+                    names.append(PROVIDER_ALIASES[alias])
+        return names
+
+
+def _session_options(config: SessionConfig) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = config.intra_op_threads
+    options.inter_op_num_threads = config.inter_op_threads
+    options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[config.graph_optimization]
+    return options
+
+
+def _provider_options(provider: str, config: SessionConfig) -> dict[str, str]:
+    if provider == "CUDAExecutionProvider":
+        return {
+            "device_id": str(config.device_id),
+            "enable_cuda_graph": "1" if config.use_cuda_graph else "0",
+        }
+    if provider == "TensorrtExecutionProvider":
+        return {"device_id": str(config.device_id), "trt_engine_cache_enable": "1"}
+    return {}
+
+
+def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
+    """Open one graph with the first requested provider that starts; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"{path}: ONNX file is missing")
+    available = set(ort.get_available_providers())
+    wanted = [name for name in config.provider_names() if name in available]
+    if not wanted:
+        raise ConfigError(
+            f"providers: none of {config.provider_names()} is available in this onnxruntime build "
+            f"(available: {sorted(available)})"
+        )
+    skipped: list[str] = []
+    for index, provider in enumerate(wanted):
+        # Each attempt carries CPU as the last resort so a session always exists; a GPU provider
+        # that cannot start is detected below by what the session reports, quietly.
+        chain = [(provider, _provider_options(provider, config))]
+        if provider != "CPUExecutionProvider":
+            chain.append(("CPUExecutionProvider", {}))
+        ort.set_default_logger_severity(_ORT_FATAL)
+        try:
+            session = ort.InferenceSession(
+                str(path),
+                sess_options=_session_options(config),
+                providers=[name for name, _ in chain],
+                provider_options=[options for _, options in chain],
+            )
+        except (
+            ort.capi.onnxruntime_pybind11_state.InvalidProtobuf,
+            ort.capi.onnxruntime_pybind11_state.InvalidGraph,
+            ort.capi.onnxruntime_pybind11_state.Fail,
+            ort.capi.onnxruntime_pybind11_state.NoSuchFile,
+        ) as error:
+            raise BundleError(
+                f"{path}: not a loadable ONNX graph (truncated or corrupt?): {error}"
+            )
+        except ort.capi.onnxruntime_pybind11_state.RuntimeException as error:
+            if index == len(wanted) - 1:
+                raise BundleError(f"{path}: ONNX Runtime could not create a session: {error}")
+            skipped.append(f"{provider} ({error})")
+            continue
+        finally:
+            ort.set_default_logger_severity(_ORT_WARNING)
+        if session.get_providers()[0] == provider:
+            reason = f" ({', '.join(skipped)} did not start)" if skipped else ""
+            LOGGER.info("%s runs on %s%s", path.name, provider, reason)
+            return session
+        skipped.append(provider)
+    reason = f" ({', '.join(skipped)} did not start)" if skipped else ""
+    LOGGER.info("%s runs on %s%s", path.name, session.get_providers()[0], reason)
+    return session
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, fixed shape and dtype of one graph input or output."""
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: type
+
+    @property
+    def is_fixed(self) -> bool:
+        return all(isinstance(dim, int) for dim in self.shape)
+
+
+def _spec(node_arg: ort.NodeArg) -> TensorSpec:
+    dtype = _NUMPY_DTYPE_OF_ONNX.get(node_arg.type)
+    if dtype is None:
+        raise BundleError(f"{node_arg.name}: unsupported tensor type {node_arg.type}")
+    return TensorSpec(node_arg.name, tuple(node_arg.shape), dtype)
+
+
+class OnnxModel:
+    """One graph ready to run: fixed-shape graphs run through IO binding with buffers made once."""
+
+    def __init__(self, path: Path, config: SessionConfig | None = None) -> None:
+        self.path = Path(path)
+        self.config = config or SessionConfig()
+        self.session = create_session(self.path, self.config)
+        self.provider: str = self.session.get_providers()[0]
+        self.inputs: dict[str, TensorSpec] = {
+            arg.name: _spec(arg) for arg in self.session.get_inputs()
+        }
+        self.outputs: dict[str, TensorSpec] = {
+            arg.name: _spec(arg) for arg in self.session.get_outputs()
+        }
+        self._device = _DEVICE_OF_PROVIDER[self.provider]
+        fixed = all(spec.is_fixed for spec in (*self.inputs.values(), *self.outputs.values()))
+        self._binding = self._bind_buffers() if fixed else None
+
+    @property
+    def uses_io_binding(self) -> bool:
+        return self._binding is not None
+
+    def _bind_buffers(self) -> ort.IOBinding:
+        binding = self.session.io_binding()
+        self._input_values = {}
+        for name, spec in self.inputs.items():
+            value = ort.OrtValue.ortvalue_from_shape_and_type(
+                list(spec.shape), spec.dtype, self._device, self.config.device_id
+            )
+            binding.bind_ortvalue_input(name, value)
+            self._input_values[name] = value
+        self._output_values = {}
+        for name, spec in self.outputs.items():
+            value = ort.OrtValue.ortvalue_from_shape_and_type(
+                list(spec.shape), spec.dtype, self._device, self.config.device_id
+            )
+            binding.bind_ortvalue_output(name, value)
+            self._output_values[name] = value
+        return binding
+
+    def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
+        missing = sorted(set(self.inputs) - set(feeds))
+        unknown = sorted(set(feeds) - set(self.inputs))
+        if missing or unknown:
+            raise ValueError(
+                f"{self.path.name}: missing inputs {missing}, unknown inputs {unknown}"
+            )
+        for name, array in feeds.items():
+            spec = self.inputs[name]
+            if array.dtype != spec.dtype:
+                raise ValueError(
+                    f"{self.path.name}: input {name!r} must be {np.dtype(spec.dtype)}, "
+                    f"got {array.dtype}"
+                )
+            if spec.is_fixed and tuple(array.shape) != spec.shape:
+                raise ValueError(
+                    f"{self.path.name}: input {name!r} must have shape {spec.shape}, "
+                    f"got {tuple(array.shape)}"
+                )
+
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> list:
+        """Run the graph; returns host arrays of the requested outputs (all by default)."""
+        self._check_feeds(feeds)
+        names = list(outputs) if outputs is not None else list(self.outputs)
+        if self._binding is None:
+            return self.session.run(names, dict(feeds))
+        for name, array in feeds.items():
+            self._input_values[name].update_inplace(np.ascontiguousarray(array))
+        self.session.run_with_iobinding(self._binding)
+        # Copies: the bound buffers are overwritten by the next run.
+        return [np.array(self._output_values[name].numpy(), copy=True) for name in names]

@@ -1,0 +1,108 @@
+"""ONNX sessions: provider choice with fallback, IO binding, checks before ONNX Runtime sees a tensor."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from rt_ros.runtime.errors import BundleError, ConfigError
+from rt_ros.runtime.onnx_session import OnnxModel, SessionConfig
+
+onnx = pytest.importorskip("onnx", reason="building test graphs needs the onnx package")
+from onnx import TensorProto, helper  # noqa: E402
+
+
+def _affine_graph(path, fixed: bool = True):
+    """y = x * 2 + b on float [1, 3] (or a dynamic batch), a real ONNX model."""
+    batch = 1 if fixed else "batch"
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["x2"]),
+            helper.make_node("Add", ["x2", "b"], ["y"]),
+        ],
+        "affine",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3])],
+        initializer=[
+            helper.make_tensor("two", TensorProto.FLOAT, [1], [2.0]),
+            helper.make_tensor("b", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    onnx.save(model, str(path))
+    return path
+
+
+def test_auto_falls_back_to_cpu_and_says_so_once(tmp_path, caplog):
+    path = _affine_graph(tmp_path / "affine.onnx")
+    with caplog.at_level(logging.INFO, logger="rt_ros.runtime.onnx_session"):
+        model = OnnxModel(path, SessionConfig(providers=("auto",)))
+    lines = [r.getMessage() for r in caplog.records if "runs on" in r.getMessage()]
+    assert len(lines) == 1
+    assert model.provider in lines[0]
+    assert model.provider in {"CUDAExecutionProvider", "CPUExecutionProvider"}
+
+
+def test_fixed_shape_graph_uses_io_binding_with_same_results(tmp_path):
+    fixed = OnnxModel(_affine_graph(tmp_path / "fixed.onnx"), SessionConfig(providers=("cpu",)))
+    dynamic = OnnxModel(
+        _affine_graph(tmp_path / "dynamic.onnx", fixed=False), SessionConfig(providers=("cpu",))
+    )
+    assert fixed.uses_io_binding
+    assert not dynamic.uses_io_binding
+    x = np.array([[1.0, -1.0, 0.5]], np.float32)
+    (y_fixed,) = fixed.run({"x": x})
+    (y_dynamic,) = dynamic.run({"x": x})
+    np.testing.assert_allclose(y_fixed, [[3.0, 0.0, 4.0]])
+    np.testing.assert_array_equal(y_fixed, y_dynamic)
+    # Results are copies: a second run does not change the first result.
+    fixed.run({"x": np.zeros((1, 3), np.float32)})
+    np.testing.assert_allclose(y_fixed, [[3.0, 0.0, 4.0]])
+
+
+def test_feeds_are_checked_before_onnx_runtime(tmp_path):
+    model = OnnxModel(_affine_graph(tmp_path / "a.onnx"), SessionConfig(providers=("cpu",)))
+    with pytest.raises(ValueError, match="must be float32"):
+        model.run({"x": np.zeros((1, 3), np.float64)})
+    with pytest.raises(ValueError, match=r"shape \(1, 3\)"):
+        model.run({"x": np.zeros((2, 3), np.float32)})
+    with pytest.raises(ValueError, match="missing inputs"):
+        model.run({})
+
+
+def test_missing_truncated_and_corrupt_files_name_the_file(tmp_path):
+    with pytest.raises(BundleError, match="missing"):
+        OnnxModel(tmp_path / "nothing.onnx")
+    good = _affine_graph(tmp_path / "good.onnx").read_bytes()
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(BundleError, match="truncated.onnx"):
+        OnnxModel(truncated, SessionConfig(providers=("cpu",)))
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00not an onnx file" * 10)
+    with pytest.raises(BundleError, match="garbage.onnx"):
+        OnnxModel(garbage, SessionConfig(providers=("cpu",)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"providers": ("gpu9000",)}, "providers"),
+        ({"providers": ()}, "providers"),
+        ({"intra_op_threads": -1}, "intra_op_threads"),
+        ({"graph_optimization": "max"}, "graph_optimization"),
+    ],
+)
+def test_bad_session_config_names_the_field(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        SessionConfig(**kwargs)
+
+
+def test_provider_aliases_expand_in_order_without_duplicates():
+    config = SessionConfig(providers=("tensorrt", "auto", "cpu"))
+    assert config.provider_names() == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
