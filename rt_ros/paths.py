@@ -1,4 +1,4 @@
-"""Where rt_ros finds its installed data (config/, launch/) in a checkout, a pip install or a ROS install."""
+"""Where rt_ros finds its data (config/, launch/): a checkout, a pip install or a ROS install."""
 
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def share_dir() -> Path:
-    """The folder holding config/ and launch/: the checkout, the ament share dir, or pip's share dir."""
+    """The folder holding config/ and launch/: checkout, ament share dir, or pip's share dir."""
     if (_CHECKOUT_ROOT / "config").is_dir() and (_CHECKOUT_ROOT / "package.xml").is_file():
         return _CHECKOUT_ROOT
     try:

@@ -6,11 +6,11 @@ class RtRosError(Exception):
 
 
 class ConfigError(RtRosError, ValueError):
-    """A configuration value (profile, preset, parameter) is missing or out of range; names the field."""
+    """A configuration value (profile, preset, parameter) is missing or out of range."""
 
 
 class BundleError(RtRosError):
-    """A model bundle is missing, truncated, corrupt, or disagrees with its manifest; names the file."""
+    """A model bundle is missing, truncated, corrupt, or disagrees with its manifest."""
 
 
 class FrameError(RtRosError, ValueError):
@@ -18,7 +18,7 @@ class FrameError(RtRosError, ValueError):
 
 
 class InstructionError(RtRosError, ValueError):
-    """An instruction cannot be turned into an embedding (empty, unknown to a precomputed table)."""
+    """An instruction cannot be embedded (empty, or unknown to a precomputed table)."""
 
 
 class ActionDecodeError(RtRosError, ValueError):

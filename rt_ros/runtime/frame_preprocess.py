@@ -12,7 +12,7 @@ MAX_FRAME_SIDE_PX = 8192
 
 
 def check_rgb_frame(frame: object) -> np.ndarray:
-    """Return the frame if it is an HxWx3 uint8 RGB array, else raise FrameError saying what is off."""
+    """Return the frame if it is HxWx3 uint8 RGB, else raise FrameError saying what is off."""
     if not isinstance(frame, np.ndarray):
         raise FrameError(f"frame must be a numpy array, got {type(frame).__name__}")
     if frame.dtype != np.uint8:

@@ -146,10 +146,12 @@ def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
         ) as error:
             raise BundleError(
                 f"{path}: not a loadable ONNX graph (truncated or corrupt?): {error}"
-            )
+            ) from error
         except ort.capi.onnxruntime_pybind11_state.RuntimeException as error:
             if index == len(wanted) - 1:
-                raise BundleError(f"{path}: ONNX Runtime could not create a session: {error}")
+                raise BundleError(
+                    f"{path}: ONNX Runtime could not create a session: {error}"
+                ) from error
             skipped.append(f"{provider} ({error})")
             continue
         finally:

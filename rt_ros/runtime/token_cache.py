@@ -1,4 +1,4 @@
-"""The frame-token cache: RT-1's 6-frame history, so each control tick encodes only the newest frame."""
+"""The frame-token cache: RT-1's 6-frame history, so each tick encodes only the newest frame."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from rt_ros.runtime.errors import ConfigError, FrameError
 class FrameTokenCache:
     """Holds the tokens of the last `history_length` frames with their stamps.
 
-    RT-1's start of episode: frame t (t < history_length) is written at slot t and the action is read
-    at step t; once the window is full it shifts left by one per frame. Slots after the current step
-    hold zeros; the transformer's causal mask makes them irrelevant.
+    RT-1's start of episode: frame t (t < history_length) is written at slot t and the action is
+    read at step t; once the window is full it shifts left by one per frame. Slots after the
+    current step hold zeros; the transformer's causal mask makes them irrelevant.
     """
 
     def __init__(
@@ -93,5 +93,5 @@ class FrameTokenCache:
         self._stamps_s.append(stamp_s)
 
     def window(self) -> np.ndarray:
-        """The [1, history_length, tokens_per_frame, token_dim] input of the policy graph (a view)."""
+        """The policy graph's [1, history, tokens_per_frame, token_dim] input (a view)."""
         return self._tokens
