@@ -6,6 +6,7 @@ import torch
 from rt_ros.model.efficientnet import FilmEfficientNet
 from rt_ros.model.policy_transformer import PolicyTransformer
 from rt_ros.model.presets import get_preset
+from rt_ros.model.rt1 import RT1
 
 PRESET = get_preset("rt1-tiny")
 T, N, A = PRESET.history_length, PRESET.tokens_per_frame, PRESET.num_action_dims
@@ -94,3 +95,23 @@ def test_film_zero_init_makes_trunk_ignore_the_embedding():
     first = trunk(image, torch.randn(2, PRESET.embedding_dim))
     second = trunk(image, torch.randn(2, PRESET.embedding_dim) * 10.0)
     assert torch.equal(first, second)
+
+
+@torch.no_grad()
+def test_rt1_encodes_each_frame_then_reads_every_step():
+    model = RT1.from_preset(PRESET, seed=0).eval()
+    images = torch.randint(0, 256, (1, T, PRESET.image_height_px, PRESET.image_width_px, 3))
+    images = images.to(torch.uint8)
+    embedding = torch.randn(1, PRESET.embedding_dim)
+
+    logits = model(images, embedding)
+
+    tokens = torch.stack([model.frame_encoder(images[:, t], embedding) for t in range(T)], dim=1)
+    assert logits.shape == (1, T, A, PRESET.num_action_bins)
+    torch.testing.assert_close(logits, model.policy.forward_all_steps(tokens))
+
+
+def test_same_seed_builds_the_same_model():
+    first = RT1.from_preset("rt1-tiny", seed=3).state_dict()
+    second = RT1.from_preset("rt1-tiny", seed=3).state_dict()
+    assert all(torch.equal(first[name], second[name]) for name in first)
