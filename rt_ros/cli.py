@@ -1,0 +1,174 @@
+"""The `rt-ros` command: export model bundles and benchmark them ."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from rt_ros.runtime.errors import RtRosError
+
+PRESET_CHOICES = ("rt1", "rt1-tiny")
+console = Console(stderr=True)
+
+
+def _export_with_progress(
+    out: Path, preset: str, checkpoint: Path | None, seed: int, action_space: str
+) -> None:
+    # torch is needed only here: a robot install without the `train` extra can still bench.
+    from rt_ros.model.export import export_bundle
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+    ) as progress:
+        task = progress.add_task(f"export {preset}", total=None)
+
+        def say(message: str) -> None:
+            progress.update(task, description=f"export {preset}: {message}")
+            console.log(f"{preset}: {message}")
+
+        manifest = export_bundle(
+            out, preset, checkpoint=checkpoint, seed=seed, action_space=action_space, progress=say
+        )
+    parity = manifest.provenance["parity"]
+    console.print(
+        f"[green]wrote {out}[/green] (preset {manifest.preset}, "
+        f"{manifest.image.width_px}x{manifest.image.height_px} px, "
+        f"max |logit diff| ONNX vs PyTorch {parity['max_logit_difference']:.1e}, "
+        f"argmax identical: {parity['argmax_identical']})"
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    _export_with_progress(args.out, args.preset, args.checkpoint, args.seed, args.action_space)
+    return 0
+
+
+def _bench_bundle_for(preset: str) -> Path:
+    """A seeded random bundle of the preset, exported once into the cache."""
+    from rt_ros.model.export import cache_dir
+
+    folder = cache_dir() / "bundles" / f"{preset}-seed0"
+    if not (folder / "manifest.yaml").is_file():
+        _export_with_progress(folder, preset, None, 0, "rt1_everyday_robots")
+    return folder
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rt_ros.runtime.benchmark import STAGES, run_benchmark
+    from rt_ros.runtime.onnx_session import SessionConfig
+    from rt_ros.runtime.policy import Policy
+
+    targets = [(path.name, path) for path in args.model or []]
+    if not targets:
+        targets = [(preset, _bench_bundle_for(preset)) for preset in args.preset]
+    config = SessionConfig(
+        providers=tuple(args.providers.split(",")),
+        intra_op_threads=args.threads,
+        use_cuda_graph=args.cuda_graph,
+    )
+    results = []
+    for name, path in targets:
+        policy = Policy.from_bundle(path, config)
+        with Progress(
+            TextColumn(f"bench {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(name, total=args.steps)
+            results.append(
+                run_benchmark(name, policy, args.steps, on_step=lambda t=task: progress.advance(t))
+            )
+
+    table = Table(
+        title="policy step latency, ms (p50 / p99): cached = newest frame only, "
+        "naive = all 6 frames re-encoded"
+    )
+    table.add_column("model")
+    table.add_column("provider")
+    table.add_column("step")
+    for stage in STAGES:
+        table.add_column(stage.removesuffix("_ms"), justify="right")
+    table.add_column("naive / cached", justify="right")
+    for result in results:
+        for label, series in (("cached", result.cached), ("naive", result.naive)):
+            cells = [
+                f"{series.percentile(stage, 50):.2f} / {series.percentile(stage, 99):.2f}"
+                for stage in STAGES
+            ]
+            ratio = f"{result.speedup_p50:.2f}x" if label == "cached" else ""
+            table.add_row(result.name, result.providers["frame_encoder"], label, *cells, ratio)
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        console.print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rt-ros", description="Robotics Transformer policies for ROS 2: export, benchmark."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    export = commands.add_parser(
+        "export", help="export an RT-1 model to a bundle (frame_encoder.onnx, policy.onnx, ...)"
+    )
+    export.add_argument("--preset", choices=PRESET_CHOICES, default="rt1-tiny")
+    export.add_argument("--checkpoint", type=Path, help="training checkpoint (default: random)")
+    export.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    export.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
+    export.add_argument(
+        "--action-space", default="rt1_everyday_robots", help="profile name or YAML path"
+    )
+    export.set_defaults(func=_cmd_export)
+
+    bench = commands.add_parser(
+        "bench", help="cached vs naive step latency per stage, side by side"
+    )
+    bench.add_argument(
+        "--preset",
+        nargs="+",
+        choices=PRESET_CHOICES,
+        default=["rt1-tiny", "rt1"],
+        help="presets to bench with seeded random weights (exported once into the cache)",
+    )
+    bench.add_argument("--model", type=Path, nargs="+", help="bundle folders (instead of presets)")
+    bench.add_argument(
+        "--providers", default="auto", help="comma-separated: auto, tensorrt, cuda, cpu"
+    )
+    bench.add_argument("--threads", type=int, default=0, help="intra-op threads (0: default)")
+    bench.add_argument("--cuda-graph", action="store_true", help="capture CUDA graphs")
+    bench.add_argument("--steps", type=int, default=60, help="timed steps per model")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    try:
+        return args.func(args)
+    except RtRosError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
