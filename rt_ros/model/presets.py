@@ -87,14 +87,16 @@ class ModelPreset:
         for field in ("image_mean", "image_std"):
             value = getattr(self, field)
             if (
-                not isinstance(value, tuple)
+                not isinstance(value, (tuple, list))
                 or len(value) != 3
                 or not all(_is_real(v) and math.isfinite(v) for v in value)
             ):
                 raise ConfigError(
-                    f"ModelPreset {self.name!r}: {field} must be a tuple of 3 finite RGB values, "
+                    f"ModelPreset {self.name!r}: {field} must be 3 finite RGB values, "
                     f"got {value!r}"
                 )
+            # Lists (from YAML or JSON) become tuples so the preset stays hashable.
+            object.__setattr__(self, field, tuple(float(v) for v in value))
         if any(v <= 0 for v in self.image_std):
             raise ConfigError(
                 f"ModelPreset {self.name!r}: image_std must be positive, got {self.image_std!r}"

@@ -39,7 +39,7 @@ class MultiHeadSelfAttention(nn.Module):
         key = self._split_heads(self.key(x))  # [B, H, S, Dh]
         value = self._split_heads(self.value(x))  # [B, H, S, Dh]
         scores = query @ key.transpose(-2, -1)  # [B, H, S, S]
-        scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        scores = torch.where(attention_mask, scores, torch.finfo(scores.dtype).min)
         weights = self.attention_dropout(scores.softmax(dim=-1))  # [B, H, S, S]
         context = (weights @ value).transpose(1, 2).flatten(2)  # [B, S, H*Dh]
         return self.output(context)  # [B, S, D]

@@ -1,5 +1,7 @@
 """Model presets: the named sizes validate, and bad values fail naming the field."""
 
+import dataclasses
+
 import pytest
 
 from rt_ros.model.presets import PRESETS, ModelPreset, get_preset
@@ -62,6 +64,12 @@ def test_replace_returns_a_validated_copy():
     wide = base.replace(embedding_dim=512)
     assert wide.embedding_dim == 512
     assert base.embedding_dim == 384
+
+
+def test_preset_round_trips_through_a_plain_dict():
+    preset = get_preset("rt1-tiny")
+    fields = {**dataclasses.asdict(preset), "image_mean": list(preset.image_mean)}
+    assert ModelPreset(**fields) == preset
 
 
 def test_unknown_preset_lists_known_names():
