@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
-from rt_ros.runtime.errors import BundleError, ConfigError, InstructionError
+from rt_ros.runtime.errors import BundleError, ConfigError, InstructionError, RtRosError
 
 # Graph contract of instruction_encoder.onnx (written by rt_ros.model.instruction_encoder_export).
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -176,6 +176,8 @@ class OnnxSentenceEncoder(InstructionEncoder):
             raise BundleError(f"instruction encoder graph {path} does not exist")
         try:
             return factory(path)
+        except RtRosError:  # the project's factory already names the file or the bad setting
+            raise
         except Exception as err:  # ORT's errors (InvalidProtobuf, Fail, ...) derive only Exception
             raise BundleError(
                 f"instruction encoder graph {path} cannot be loaded (truncated or corrupt?): {err}"
