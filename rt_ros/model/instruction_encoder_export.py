@@ -37,6 +37,9 @@ _MAX_BATCH = 1024
 # Two sentences of different length, so the example batch carries padding and both axes vary.
 _EXAMPLE_TEXTS = ("pick up the red can", "move the blue block near the green sponge, then stop")
 
+# Loggers that report at INFO/WARNING during an export; quiet while export_minilm runs.
+_EXPORTER_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")
+
 Progress = Callable[[str], None]
 
 
@@ -100,16 +103,18 @@ def load_minilm(model_dir: Path | None = None) -> MeanPooledSentenceEncoder:
 
 @contextlib.contextmanager
 def _quiet_export() -> Iterator[None]:
-    """No gradients, warnings or exporter log lines ('torchvision is not installed') inside."""
-    onnx_logger = logging.getLogger("torch.onnx")
-    level = onnx_logger.level
-    onnx_logger.setLevel(logging.ERROR)
+    """No gradients, warnings or exporter log lines (folded constants, 'torchvision missing')."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        onnx_logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _export(
