@@ -41,7 +41,7 @@ class UniformBinCodec:
         # grid[d, t]: the value of token t of dimension d, RT-1's formula evaluated once. The clip
         # only removes a last-ulp overshoot of hi, so every decoded value lies in [lo, hi].
         grid = np.clip(np.arange(bins) / (bins - 1) * (high - low) + low, low, high)
-        valid = ~self._discrete[:, None] | np.zeros((len(dims), bins), bool)
+        valid = np.repeat(~self._discrete[:, None], bins, axis=1)  # continuous: every bin
         for d, dim in enumerate(dims):
             valid[d, list(dim.values)] = True
         self._grid = grid
