@@ -1,0 +1,301 @@
+"""The driver node as a real process over real DDS (loopback), with the ros_topics backend.
+
+The test plays both the policy (publishing cmd/*, estop) and the robot (listening on the Servo,
+cmd_vel and gripper controller topics), with config/driver.yaml as shipped.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy is not importable (install the ros extra)")
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+
+pytestmark = pytest.mark.ros
+
+COMMAND_TIMEOUT_S = 0.5  # config/driver.yaml
+STOP_MARGIN_S = 0.1
+POLICY_RATE_HZ = 20.0
+# The YAML's limits the clamping test checks against.
+MAX_LINEAR_MPS = 0.25
+MAX_ANGULAR_RPS = 1.0
+MAX_BASE_LINEAR_MPS = 0.5
+MAX_BASE_ANGULAR_RPS = 1.0
+# Diagnostics faster than the shipped 1 Hz, so counter checks wait less.
+OVERRIDES = {"diagnostics_rate_hz": 10.0}
+# A quiet period long enough to show that nothing moves.
+QUIET_S = 0.4
+
+# A stand-in policy process: publishes an arm command with fresh stamps until killed.
+FAKE_POLICY = """
+import sys
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rt_ros.nodes.qos import COMMAND_QOS
+
+rclpy.init()
+node = rclpy.create_node("fake_policy")
+publisher = node.create_publisher(TwistStamped, "cmd/arm", COMMAND_QOS)
+
+def tick():
+    msg = TwistStamped()
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.twist.linear.x = float(sys.argv[1])
+    publisher.publish(msg)
+
+node.create_timer(1.0 / float(sys.argv[2]), tick)
+print("fake policy publishing", flush=True)
+rclpy.spin(node)
+"""
+
+
+def twist(msg: TwistStamped) -> tuple[float, ...]:
+    t = msg.twist
+    return (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z)
+
+
+def is_zero(msg: TwistStamped) -> bool:
+    return not any(twist(msg))
+
+
+def diagnostic_values(msg: DiagnosticArray) -> dict[str, str] | None:
+    for status in msg.status:
+        if status.name.startswith("driver_node"):
+            return {kv.key: kv.value for kv in status.values}
+    return None
+
+
+@dataclass
+class Rig:
+    """The driver process and both ends of its topics."""
+
+    driver: Any
+    ros: Any
+    arm: Any
+    base: Any
+    gripper: Any
+    mode: Any
+    estop: Any
+    release: Any
+    servo: Any
+    cmd_vel: Any
+    gripper_out: Any
+    commanded_arm: Any
+    diagnostics: Any
+
+    def arm_msg(self, linear=(0.0, 0.0, 0.0), angular=(0.0, 0.0, 0.0), age_s=0.0) -> TwistStamped:
+        msg = TwistStamped()
+        msg.header.stamp = self.ros.stamp(-age_s)
+        msg.header.frame_id = "base_link"
+        t = msg.twist
+        t.linear.x, t.linear.y, t.linear.z = (float(v) for v in linear)
+        t.angular.x, t.angular.y, t.angular.z = (float(v) for v in angular)
+        return msg
+
+    def moving(self, linear_x: float = 0.1):
+        """Publish an arm command at the policy rate while the block runs."""
+        return self.ros.repeat(self.arm, lambda: self.arm_msg((linear_x, 0, 0)), POLICY_RATE_HZ)
+
+    def wait_moving(self, start: int = 0, timeout_s: float = 5.0):
+        return self.servo.wait_for(lambda m: not is_zero(m), timeout_s, start)
+
+    def assert_no_motion(self, start: int, quiet_s: float = QUIET_S) -> None:
+        time.sleep(quiet_s)  # a fixed window on purpose: showing that nothing arrives
+        moving = [r for r in self.servo.received(start) if not is_zero(r.msg)]
+        assert not moving, f"servo got motion: {twist(moving[0].msg)}"
+
+    def wait_diagnostics(self, predicate, timeout_s: float = 5.0) -> dict[str, str]:
+        start = len(self.diagnostics)
+        found = self.diagnostics.wait_for(
+            lambda m: (v := diagnostic_values(m)) is not None and predicate(v), timeout_s, start
+        )
+        return diagnostic_values(found.msg)
+
+
+@pytest.fixture
+def rig(start_node, ros_node) -> Iterator[Rig]:
+    driver = start_node("driver_node", params_file="driver.yaml", overrides=OVERRIDES)
+    ros = ros_node
+    rig = Rig(
+        driver=driver,
+        ros=ros,
+        arm=ros.publisher(TwistStamped, "cmd/arm"),
+        base=ros.publisher(TwistStamped, "cmd/base"),
+        gripper=ros.publisher(Float64, "cmd/gripper"),
+        mode=ros.publisher(String, "cmd/mode"),
+        estop=ros.publisher(Bool, "estop"),
+        release=ros.publisher(Bool, "estop/release"),
+        servo=ros.subscribe(TwistStamped, "servo_node/delta_twist_cmds"),
+        cmd_vel=ros.subscribe(TwistStamped, "cmd_vel"),
+        gripper_out=ros.subscribe(Float64MultiArray, "gripper_controller/commands"),
+        commanded_arm=ros.subscribe(TwistStamped, "driver/commanded/arm"),
+        diagnostics=ros.subscribe(DiagnosticArray, "/diagnostics"),
+    )
+    driver.wait_for_output(r"\] \[driver_node\]: active", timeout_s=15.0)
+    for publisher in (rig.arm, rig.base, rig.gripper, rig.mode, rig.estop, rig.release):
+        ros.wait_for_subscribers(publisher)
+    for inbox in (rig.servo, rig.cmd_vel, rig.gripper_out, rig.commanded_arm, rig.diagnostics):
+        ros.wait_for_publishers(inbox)
+    yield rig
+    # Stop the driver while its subscribers still exist, so its final stop is acknowledged.
+    if driver.returncode is None:
+        assert driver.stop(signal.SIGINT) == 0, driver.output
+
+
+def test_commands_are_forwarded_after_clamping(rig: Rig):
+    def base_msg() -> TwistStamped:
+        msg = rig.arm_msg((2.0, 0.3, 0.0), (0.0, 0.0, -5.0))
+        msg.header.frame_id = "base_link"
+        return msg
+
+    with (
+        rig.ros.repeat(rig.arm, lambda: rig.arm_msg((1.0, 0.0, -0.1), (0.0, 0.0, 3.0)), 20.0),
+        rig.ros.repeat(rig.base, base_msg, 20.0),
+    ):
+        rig.gripper.publish(Float64(data=1.7))
+        top = rig.servo.wait_for(lambda m: twist(m)[0] >= MAX_LINEAR_MPS - 1e-9)
+        rig.cmd_vel.wait_for(lambda m: twist(m)[0] >= MAX_BASE_LINEAR_MPS - 1e-9)
+        rig.gripper_out.wait_for(lambda m: list(m.data) == [1.0])
+        rig.servo.wait_for(lambda m: twist(m)[5] >= MAX_ANGULAR_RPS - 1e-9)
+    assert top.msg.header.frame_id == "base_link"
+    for received in rig.servo.received():
+        x, y, z, _, _, wz = twist(received.msg)
+        assert abs(x) <= MAX_LINEAR_MPS + 1e-9
+        assert y == 0.0
+        assert -0.1 <= z <= 0.0
+        assert abs(wz) <= MAX_ANGULAR_RPS + 1e-9
+    for received in rig.cmd_vel.received():
+        x, y, _, _, _, wz = twist(received.msg)
+        assert abs(x) <= MAX_BASE_LINEAR_MPS + 1e-9
+        assert y == 0.0  # the YAML forbids sideways base motion
+        assert abs(wz) <= MAX_BASE_ANGULAR_RPS + 1e-9
+    # driver/commanded/arm mirrors what went to Servo.
+    rig.commanded_arm.wait_for(lambda m: twist(m)[0] >= MAX_LINEAR_MPS - 1e-9)
+    values = rig.wait_diagnostics(lambda v: int(v["clamped"]) >= 3)
+    assert values["backend"] == "ros_topics"
+    assert values["sent_gripper"] == "1.0000"
+
+
+def test_killed_policy_process_stops_motion_within_the_command_timeout(rig: Rig, start_process):
+    seen_commands = rig.ros.subscribe(TwistStamped, "cmd/arm")
+    policy = start_process(
+        [sys.executable, "-c", FAKE_POLICY, "0.1", str(POLICY_RATE_HZ)], name="fake_policy"
+    )
+    policy.wait_for_output("fake policy publishing", timeout_s=15.0)
+    rig.servo.wait_for(lambda m: twist(m)[0] == pytest.approx(0.1), timeout_s=10.0)
+    seen_commands.wait_for(lambda m: True, timeout_s=10.0)  # the test hears the policy too
+
+    policy.kill()
+    killed_at = time.monotonic()
+    last_command = seen_commands.received()[-1]
+    first_after = len(rig.servo.received())
+    stop = rig.servo.wait_for(is_zero, timeout_s=COMMAND_TIMEOUT_S + 1.0, start=first_after)
+
+    latency_s = stop.time_s - last_command.time_s
+    print(f"stop latency after the last command: {latency_s * 1000:.1f} ms")
+    assert latency_s <= COMMAND_TIMEOUT_S + STOP_MARGIN_S
+    assert stop.time_s - killed_at <= COMMAND_TIMEOUT_S + STOP_MARGIN_S
+    rig.assert_no_motion(len(rig.servo.received()))
+    values = rig.wait_diagnostics(lambda v: v["state"] == "timed_out")
+    assert int(values["timeouts"]) >= 1
+    assert rig.driver.returncode is None
+
+
+def test_estop_latches_until_released(rig: Rig):
+    with rig.moving():
+        rig.wait_moving()
+        mark = len(rig.servo)
+        rig.estop.publish(Bool(data=True))
+        rig.servo.wait_for(is_zero, timeout_s=1.0, start=mark)
+        rig.assert_no_motion(len(rig.servo))
+
+        # A release while the e-stop is still asserted is refused.
+        rig.release.publish(Bool(data=True))
+        rig.driver.wait_for_output("release refused")
+        rig.assert_no_motion(len(rig.servo))
+
+        # False on estop ends the assertion but does not release the latch.
+        rig.estop.publish(Bool(data=False))
+        rig.driver.wait_for_output("no longer asserted")
+        rig.assert_no_motion(len(rig.servo))
+        values = rig.wait_diagnostics(lambda v: v["state"] == "estopped")
+        assert int(values["rejected_during_estop"]) > 0
+        assert values["estop_latched"] == "true"
+
+        mark = len(rig.servo)
+        rig.release.publish(Bool(data=True))
+        rig.wait_moving(start=mark, timeout_s=2.0)
+    rig.wait_diagnostics(lambda v: v["estop_latched"] == "false")
+
+
+def test_stale_and_non_finite_commands_are_rejected_and_counted(rig: Rig):
+    mark = len(rig.servo)
+    rig.arm.publish(rig.arm_msg((0.1, 0.0, 0.0), age_s=2.0))  # stale
+    rig.arm.publish(rig.arm_msg((0.1, 0.0, 0.0), age_s=-5.0))  # from the future
+    rig.arm.publish(rig.arm_msg((0.1, math.nan, 0.0)))
+    rig.base.publish(rig.arm_msg((math.inf, 0.0, 0.0)))
+    rig.gripper.publish(Float64(data=math.nan))
+    rig.mode.publish(String(data="fly"))
+    values = rig.wait_diagnostics(
+        lambda v: (
+            int(v["rejected_stale"]) >= 1
+            and int(v["rejected_future_stamp"]) >= 1
+            and int(v["rejected_non_finite"]) >= 3
+            and int(v["rejected_invalid_mode"]) >= 1
+        )
+    )
+    assert values["accepted"] == "0"
+    rig.assert_no_motion(mark)
+    assert not rig.gripper_out.received()
+    # The node keeps running and still drives the robot.
+    assert rig.driver.returncode is None
+    with rig.moving():
+        rig.wait_moving(start=mark)
+
+
+def test_terminate_mode_stops_motion_until_a_new_mode(rig: Rig):
+    with rig.moving():
+        rig.wait_moving()
+        mark = len(rig.servo)
+        rig.mode.publish(String(data="terminate"))
+        rig.servo.wait_for(is_zero, timeout_s=1.0, start=mark)
+        rig.assert_no_motion(len(rig.servo))
+        values = rig.wait_diagnostics(lambda v: v["state"] == "terminated")
+        assert int(values["rejected_terminated"]) > 0
+        mark = len(rig.servo)
+        rig.mode.publish(String(data="arm"))
+        rig.wait_moving(start=mark, timeout_s=2.0)
+
+
+def test_sigterm_stops_the_robot_before_exit(rig: Rig):
+    with rig.moving():
+        rig.wait_moving()
+        mark = len(rig.servo)
+        rig.driver.send_signal(signal.SIGTERM)
+        rig.servo.wait_for(is_zero, timeout_s=2.0, start=mark)
+    assert rig.driver.wait() == 0
+
+
+def test_sim_backend_is_refused_with_a_clear_message(start_node):
+    driver = start_node("driver_node", params_file="driver.yaml", overrides={"backend": "sim"})
+    assert driver.wait() == 1
+    assert "backend 'sim' cannot be selected" in driver.output
+    assert "not available yet" in driver.output
+
+
+def test_bad_parameter_is_named_and_the_node_exits(start_node):
+    overrides = {"update_rate_hz": 50, "workspace_min_m": [1.0, 0.0, 0.0]}
+    driver = start_node("driver_node", params_file="driver.yaml", overrides=overrides)
+    assert driver.wait() == 1
+    assert "parameter update_rate_hz" in driver.output
