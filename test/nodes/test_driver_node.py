@@ -20,6 +20,8 @@ pytest.importorskip("rclpy", reason="rclpy is not importable (install the ros ex
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 
 pytestmark = pytest.mark.ros
@@ -42,6 +44,8 @@ FAKE_POLICY = """
 import sys
 import rclpy
 from geometry_msgs.msg import TwistStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from rt_ros.nodes.qos import COMMAND_QOS
 
 rclpy.init()
@@ -123,12 +127,10 @@ class Rig:
         return diagnostic_values(found.msg)
 
 
-@pytest.fixture
-def rig(start_node, ros_node) -> Iterator[Rig]:
-    driver = start_node("driver_node", params_file="driver.yaml", overrides=OVERRIDES)
-    ros = ros_node
-    rig = Rig(
-        driver=driver,
+def make_rig(start_node, ros, overrides: dict[str, Any]) -> Rig:
+    """Start the driver process and create both ends of its topics (not yet matched)."""
+    return Rig(
+        driver=start_node("driver_node", params_file="driver.yaml", overrides=overrides),
         ros=ros,
         arm=ros.publisher(TwistStamped, "cmd/arm"),
         base=ros.publisher(TwistStamped, "cmd/base"),
@@ -142,26 +144,36 @@ def rig(start_node, ros_node) -> Iterator[Rig]:
         commanded_arm=ros.subscribe(TwistStamped, "driver/commanded/arm"),
         diagnostics=ros.subscribe(DiagnosticArray, "/diagnostics"),
     )
-    driver.wait_for_output(r"\] \[driver_node\]: active", timeout_s=15.0)
+
+
+def wait_connected(rig: Rig) -> None:
+    """Until every topic matched both ways (the driver creates them in on_configure)."""
     for publisher in (rig.arm, rig.base, rig.gripper, rig.mode, rig.estop, rig.release):
-        ros.wait_for_subscribers(publisher)
+        rig.ros.wait_for_subscribers(publisher)
     for inbox in (rig.servo, rig.cmd_vel, rig.gripper_out, rig.commanded_arm, rig.diagnostics):
-        ros.wait_for_publishers(inbox)
+        rig.ros.wait_for_publishers(inbox)
+
+
+def stop_driver(rig: Rig) -> None:
+    """SIGINT while the driver's subscribers still exist, so its final stop is acknowledged."""
+    if rig.driver.returncode is None:
+        assert rig.driver.stop(signal.SIGINT) == 0, rig.driver.output
+
+
+@pytest.fixture
+def rig(start_node, ros_node) -> Iterator[Rig]:
+    """The driver as shipped (autostart), active and connected."""
+    rig = make_rig(start_node, ros_node, OVERRIDES)
+    rig.driver.wait_for_output(r"\] \[driver_node\]: active", timeout_s=15.0)
+    wait_connected(rig)
     yield rig
-    # Stop the driver while its subscribers still exist, so its final stop is acknowledged.
-    if driver.returncode is None:
-        assert driver.stop(signal.SIGINT) == 0, driver.output
+    stop_driver(rig)
 
 
 def test_commands_are_forwarded_after_clamping(rig: Rig):
-    def base_msg() -> TwistStamped:
-        msg = rig.arm_msg((2.0, 0.3, 0.0), (0.0, 0.0, -5.0))
-        msg.header.frame_id = "base_link"
-        return msg
-
     with (
         rig.ros.repeat(rig.arm, lambda: rig.arm_msg((1.0, 0.0, -0.1), (0.0, 0.0, 3.0)), 20.0),
-        rig.ros.repeat(rig.base, base_msg, 20.0),
+        rig.ros.repeat(rig.base, lambda: rig.arm_msg((2.0, 0.3, 0.0), (0.0, 0.0, -5.0)), 20.0),
     ):
         rig.gripper.publish(Float64(data=1.7))
         top = rig.servo.wait_for(lambda m: twist(m)[0] >= MAX_LINEAR_MPS - 1e-9)
@@ -285,6 +297,36 @@ def test_sigterm_stops_the_robot_before_exit(rig: Rig):
         rig.driver.send_signal(signal.SIGTERM)
         rig.servo.wait_for(is_zero, timeout_s=2.0, start=mark)
     assert rig.driver.wait() == 0
+
+
+def test_lifecycle_transitions_gate_motion(start_node, ros_node):
+    rig = make_rig(start_node, ros_node, {**OVERRIDES, "autostart": False})
+    client = ros_node.node.create_client(ChangeState, "driver_node/change_state")
+
+    def transition(transition_id: int) -> None:
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        future = client.call_async(request)
+        ros_node.wait_until(future.done, 5.0, f"lifecycle transition {transition_id}")
+        assert future.result().success, rig.driver.output
+
+    try:
+        ros_node.wait_until(client.service_is_ready, 15.0, "the driver's change_state service")
+        transition(Transition.TRANSITION_CONFIGURE)
+        wait_connected(rig)
+        with rig.moving():
+            rig.assert_no_motion(0)  # configured but inactive: nothing moves
+            values = rig.wait_diagnostics(lambda v: int(v["rejected_inactive"]) > 0)
+            assert values["state"] == "inactive"
+            transition(Transition.TRANSITION_ACTIVATE)
+            rig.wait_moving()
+            mark = len(rig.servo)
+            transition(Transition.TRANSITION_DEACTIVATE)
+            rig.servo.wait_for(is_zero, timeout_s=1.0, start=mark)
+            rig.assert_no_motion(len(rig.servo))
+        transition(Transition.TRANSITION_CLEANUP)
+    finally:
+        stop_driver(rig)
 
 
 def test_sim_backend_is_refused_with_a_clear_message(start_node):
