@@ -41,6 +41,7 @@ setup(
     ],
     install_requires=[
         "numpy>=1.24",
+        "scipy>=1.10",
         "pyyaml>=6.0",
         "opencv-python-headless>=4.8",
         "tokenizers>=0.15",

@@ -14,7 +14,8 @@ import numpy as np
 
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_codec import ActionTokenCodec
-from rt_ros.runtime.errors import FrameError, InstructionError
+from rt_ros.runtime.action_space import ActionSpace
+from rt_ros.runtime.errors import ConfigError, FrameError, InstructionError
 from rt_ros.runtime.frame_preprocess import resize_frame
 from rt_ros.runtime.manifest import (
     CURRENT_STEP_INPUT,
@@ -58,11 +59,26 @@ class _Stopwatch:
 class Policy:
     """RT-1 inference over a bundle: `reset(instruction)`, then `step(frame, stamp)` per tick."""
 
-    def __init__(self, bundle: ModelBundle, max_history_gap_s: float = math.inf) -> None:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        max_history_gap_s: float = math.inf,
+        action_space: ActionSpace | None = None,
+    ) -> None:
         self.bundle = bundle
         manifest = bundle.manifest
-        self.action_space = manifest.action_space
-        self.codec = ActionTokenCodec(manifest.action_space)
+        self.action_space = action_space or manifest.action_space
+        own = manifest.action_space
+        if (len(self.action_space.dimensions), self.action_space.num_bins) != (
+            len(own.dimensions),
+            own.num_bins,
+        ):
+            raise ConfigError(
+                f"action_space: profile {self.action_space.name} has "
+                f"{len(self.action_space.dimensions)} dimensions x {self.action_space.num_bins} "
+                f"bins but the bundle predicts {len(own.dimensions)} x {own.num_bins}"
+            )
+        self.codec = ActionTokenCodec(self.action_space)
         self.cache = FrameTokenCache(
             manifest.history_length,
             manifest.tokens_per_frame,
@@ -82,9 +98,10 @@ class Policy:
         path: Path | str,
         session_config: SessionConfig | None = None,
         max_history_gap_s: float = math.inf,
+        action_space: ActionSpace | None = None,
     ) -> Policy:
-        """Load and check a bundle folder (manifest, graphs, instruction encoder)."""
-        return cls(ModelBundle.load(path, session_config), max_history_gap_s)
+        """Load and check a bundle folder; `action_space` overrides the manifest's profile."""
+        return cls(ModelBundle.load(path, session_config), max_history_gap_s, action_space)
 
     @property
     def image_size_px(self) -> tuple[int, int]:

@@ -1,0 +1,544 @@
+"""The policy node: camera frames and an instruction in, RT-1 arm/base/gripper/mode commands out.
+
+The image callback only checks a frame's header and keeps the newest frame; a control timer in its
+own callback group runs one Policy step per tick on it, so a slow model never blocks intake. Each
+command carries the stamp of the frame it was computed from. No instruction: idle. A new
+instruction: the frame-token history is reset. A frame older than `stale_image_timeout_s`: a stop
+is published and the model does not run. `terminate`: stop, report, idle until a new instruction.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float64, String
+
+from rt_ros.nodes.action_commands import PolicyCommands, action_to_commands, stop_commands
+from rt_ros.nodes.commands import Mode, TwistCommand
+from rt_ros.nodes.image_conversion import (
+    check_image_msg,
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    rgb_to_image_msg,
+)
+from rt_ros.nodes.latency_stats import LatencyWindow, TickClock
+from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
+from rt_ros.paths import share_dir
+from rt_ros.runtime.action import Action
+from rt_ros.runtime.action_space import load_action_space
+from rt_ros.runtime.errors import (
+    ActionDecodeError,
+    BundleError,
+    ConfigError,
+    FrameError,
+    InstructionError,
+)
+from rt_ros.runtime.onnx_session import SessionConfig
+from rt_ros.runtime.policy import Policy
+
+NODE_NAME = "policy_node"
+DEFAULT_BUNDLE = Path("models") / "rt1-tiny"
+LOG_THROTTLE_S = 2.0
+LATENCY_STAGES = (
+    "preprocess",
+    "encode",
+    "transformer",
+    "decode",
+    "policy_step",
+    "node_overhead",
+    "queue_wait",
+    "image_to_command",
+)
+
+
+def _float_range(low: float, high: float) -> list[FloatingPointRange]:
+    return [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+
+
+def _int_range(low: int, high: int) -> list[IntegerRange]:
+    return [IntegerRange(from_value=low, to_value=high, step=1)]
+
+
+# name -> (default, description, range); read once at start-up into PolicyNodeSettings.
+PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
+    "model_path": ("", "model bundle folder; empty: the package's models/rt1-tiny", None),
+    "action_space": (
+        "",
+        "action-space profile name or YAML path overriding the bundle's own (same number of "
+        "dimensions and bins); empty: the profile stored in the bundle",
+        None,
+    ),
+    "providers": (
+        ["auto"],
+        "ONNX Runtime execution providers in order of preference: auto, tensorrt, cuda, cpu",
+        None,
+    ),
+    "intra_op_threads": (0, "ONNX Runtime intra-op threads; 0: one per core", _int_range(0, 256)),
+    "use_cuda_graph": (False, "capture and replay CUDA graphs (CUDA provider only)", None),
+    "control_rate_hz": (3.0, "policy steps per second (RT-1: 3 Hz)", _float_range(0.1, 100.0)),
+    "stale_image_timeout_s": (
+        0.5,
+        "a frame older than this (by its stamp) is stale: publish a stop, do not run the model",
+        _float_range(0.01, 10.0),
+    ),
+    "max_history_gap_s": (
+        2.0,
+        "frames further apart than this drop the frame-token history",
+        _float_range(0.01, 3600.0),
+    ),
+    "max_instruction_chars": (
+        1000,
+        "longer instructions are rejected (and counted) rather than embedded",
+        _int_range(1, 1_000_000),
+    ),
+    "image_topic": ("camera/image_raw", "sensor_msgs/Image input", None),
+    "compressed_image_topic": (
+        "",
+        "optional sensor_msgs/CompressedImage input (JPEG/PNG); empty: not subscribed",
+        None,
+    ),
+    "instruction_topic": ("instruction", "std_msgs/String instruction (transient local)", None),
+    "arm_command_topic": ("cmd/arm", "geometry_msgs/TwistStamped end-effector twist out", None),
+    "base_command_topic": ("cmd/base", "geometry_msgs/TwistStamped base twist out", None),
+    "gripper_command_topic": ("cmd/gripper", "std_msgs/Float64 gripper closedness out", None),
+    "mode_topic": ("cmd/mode", "std_msgs/String mode out: arm | base | terminate", None),
+    "arm_frame_id": ("base_link", "frame_id of arm commands (the arm base frame)", None),
+    "base_frame_id": ("base_link", "frame_id of base commands", None),
+    "publish_debug_image": (False, "publish the frame with instruction and action drawn", None),
+    "debug_image_topic": ("policy/debug_image", "sensor_msgs/Image debug output", None),
+    "diagnostics_period_s": (1.0, "period of /diagnostics messages", _float_range(0.05, 60.0)),
+}
+
+
+@dataclass(frozen=True)
+class PolicyNodeSettings:
+    """The node's parameters, validated once; field names are parameter names."""
+
+    model_path: str
+    action_space: str
+    providers: tuple[str, ...]
+    intra_op_threads: int
+    use_cuda_graph: bool
+    control_rate_hz: float
+    stale_image_timeout_s: float
+    max_history_gap_s: float
+    max_instruction_chars: int
+    image_topic: str
+    compressed_image_topic: str
+    instruction_topic: str
+    arm_command_topic: str
+    base_command_topic: str
+    gripper_command_topic: str
+    mode_topic: str
+    arm_frame_id: str
+    base_frame_id: str
+    publish_debug_image: bool
+    debug_image_topic: str
+    diagnostics_period_s: float
+
+    def __post_init__(self) -> None:
+        for name in (
+            "control_rate_hz",
+            "stale_image_timeout_s",
+            "max_history_gap_s",
+            "diagnostics_period_s",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"parameter {name} must be a finite number > 0, got {value!r}")
+        for name in (
+            "image_topic",
+            "instruction_topic",
+            "arm_command_topic",
+            "base_command_topic",
+            "gripper_command_topic",
+            "mode_topic",
+        ):
+            if not getattr(self, name):
+                raise ConfigError(f"parameter {name} must name a topic, got an empty string")
+
+    @property
+    def control_period_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    def bundle_path(self) -> Path:
+        return Path(self.model_path) if self.model_path else share_dir() / DEFAULT_BUNDLE
+
+
+class PolicyState(str, Enum):
+    IDLE = "idle (no instruction)"
+    RUNNING = "running"
+    TERMINATED = "terminated (waiting for a new instruction)"
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The newest frame as received, converted only when a tick uses it."""
+
+    msg: Image | CompressedImage
+    stamp_s: float
+    received_s: float  # time.monotonic() at intake
+
+
+def _stamp_s(stamp: Any) -> float:
+    return Time.from_msg(stamp).nanoseconds * 1e-9
+
+
+def _twist_msg(command: TwistCommand, stamp: Any, frame_id: str) -> TwistStamped:
+    msg = TwistStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = command.linear_mps
+    msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = command.angular_rps
+    return msg
+
+
+class PolicyNode(Node):
+    """Runs an RT-1 model bundle at `control_rate_hz` on the newest camera frame."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for name, (default, description, value_range) in PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=description)
+            if value_range and isinstance(value_range[0], FloatingPointRange):
+                descriptor.floating_point_range = value_range
+            elif value_range:
+                descriptor.integer_range = value_range
+            self.declare_parameter(name, default, descriptor)
+        self.settings = self._read_settings()
+        settings = self.settings
+        self.policy = Policy.from_bundle(
+            settings.bundle_path(),
+            SessionConfig(
+                providers=settings.providers,
+                intra_op_threads=settings.intra_op_threads,
+                use_cuda_graph=settings.use_cuda_graph,
+            ),
+            max_history_gap_s=settings.max_history_gap_s,
+            action_space=(
+                load_action_space(settings.action_space) if settings.action_space else None
+            ),
+        )
+        self.action_space = self.policy.action_space
+        if settings.action_space:
+            self.get_logger().warning(
+                f"action space {settings.action_space} overrides the bundle's own "
+                f"({self.policy.bundle.manifest.action_space.name})"
+            )
+        self.state = PolicyState.IDLE
+        self._lock = threading.Lock()
+        self._newest: _Frame | None = None
+        self._pending_instruction: str | None = None
+        self._last_stamp_s: float | None = None
+        self._last_action: Action | None = None
+        self._counts = dict.fromkeys(
+            (
+                "frames_received",
+                "frames_rejected",
+                "stale_ticks",
+                "instructions_received",
+                "instructions_rejected",
+                "decode_errors",
+                "steps",
+                "episodes_terminated",
+            ),
+            0,
+        )
+        self._latency = {stage: LatencyWindow() for stage in LATENCY_STAGES}
+        self._ticks = TickClock(settings.control_period_s)
+
+        intake = MutuallyExclusiveCallbackGroup()
+        control = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            Image, settings.image_topic, self._on_image, SENSOR_QOS, callback_group=intake
+        )
+        if settings.compressed_image_topic:
+            self.create_subscription(
+                CompressedImage,
+                settings.compressed_image_topic,
+                self._on_compressed_image,
+                SENSOR_QOS,
+                callback_group=intake,
+            )
+        self.create_subscription(
+            String,
+            settings.instruction_topic,
+            self._on_instruction,
+            INSTRUCTION_QOS,
+            callback_group=intake,
+        )
+        self._arm_pub = self.create_publisher(
+            TwistStamped, settings.arm_command_topic, COMMAND_QOS
+        )
+        self._base_pub = self.create_publisher(
+            TwistStamped, settings.base_command_topic, COMMAND_QOS
+        )
+        self._gripper_pub = self.create_publisher(
+            Float64, settings.gripper_command_topic, COMMAND_QOS
+        )
+        self._mode_pub = self.create_publisher(String, settings.mode_topic, COMMAND_QOS)
+        self._debug_pub = (
+            self.create_publisher(Image, settings.debug_image_topic, SENSOR_QOS)
+            if settings.publish_debug_image
+            else None
+        )
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATUS_QOS)
+        self.create_timer(settings.control_period_s, self._on_control_tick, callback_group=control)
+        self.create_timer(
+            settings.diagnostics_period_s, self._publish_diagnostics, callback_group=intake
+        )
+        manifest = self.policy.bundle.manifest
+        untrained = any("UNTRAINED" in line for line in manifest.deviations)
+        self.get_logger().info(
+            f"ready: bundle {settings.bundle_path()} (preset {manifest.preset}"
+            f"{', UNTRAINED: actions carry no meaning' if untrained else ''}), "
+            f"frame encoder on {self.policy.bundle.frame_encoder.provider}, "
+            f"{settings.control_rate_hz:g} Hz, action space {self.action_space.name}; "
+            f"waiting for an instruction on {settings.instruction_topic}"
+        )
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def _read_settings(self) -> PolicyNodeSettings:
+        values = {name: self.get_parameter(name).value for name in PARAMETERS}
+        values["providers"] = tuple(values["providers"])
+        try:
+            SessionConfig(providers=values["providers"])
+        except ConfigError as error:
+            raise ConfigError(f"parameter {error}") from error
+        return PolicyNodeSettings(**values)
+
+    # --- intake (stores only) ----------------------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def _on_image(self, msg: Image) -> None:
+        self._count("frames_received")
+        try:
+            check_image_msg(msg)
+        except FrameError as error:
+            self._count("frames_rejected")
+            self.get_logger().warning(
+                f"rejected image: {error}", throttle_duration_sec=LOG_THROTTLE_S
+            )
+            return
+        self._store(msg)
+
+    def _on_compressed_image(self, msg: CompressedImage) -> None:
+        self._count("frames_received")
+        self._store(msg)
+
+    def _store(self, msg: Image | CompressedImage) -> None:
+        frame = _Frame(msg, _stamp_s(msg.header.stamp), time.monotonic())
+        with self._lock:
+            self._newest = frame
+
+    def _on_instruction(self, msg: String) -> None:
+        self._count("instructions_received")
+        text = msg.data.strip()
+        limit = self.settings.max_instruction_chars
+        if not text or len(msg.data) > limit:
+            self._count("instructions_rejected")
+            reason = "empty" if not text else f"{len(msg.data)} characters (limit {limit})"
+            self.get_logger().warning(f"rejected instruction: {reason}")
+            return
+        with self._lock:
+            self._pending_instruction = text
+
+    # --- control -----------------------------------------------------------------------------
+
+    def _on_control_tick(self) -> None:
+        tick_start_s = time.monotonic()
+        self._ticks.tick(tick_start_s)
+        with self._lock:
+            instruction, self._pending_instruction = self._pending_instruction, None
+            frame = self._newest
+        if instruction is not None:
+            self._start_episode(instruction)
+        if self.state is not PolicyState.RUNNING or frame is None:
+            return
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        if now_s - frame.stamp_s > self.settings.stale_image_timeout_s:
+            self._count("stale_ticks")
+            self.get_logger().warning(
+                f"newest frame is {now_s - frame.stamp_s:.2f} s old "
+                f"(stale_image_timeout_s {self.settings.stale_image_timeout_s}): stopping",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+            self._publish(stop_commands(now_s), self.get_clock().now().to_msg())
+            return
+        if self._last_stamp_s is not None and frame.stamp_s <= self._last_stamp_s:
+            return  # no new frame since the last step; the driver holds the last command
+        self._step(frame, tick_start_s)
+
+    def _start_episode(self, instruction: str) -> None:
+        try:
+            self.policy.reset(instruction)
+        except InstructionError as error:
+            self._count("instructions_rejected")
+            self.get_logger().warning(f"rejected instruction: {error}")
+            return
+        self.state = PolicyState.RUNNING
+        self._last_stamp_s = None
+        self._last_action = None
+        self.get_logger().info(f"new instruction: {instruction!r} (history reset)")
+
+    def _step(self, frame: _Frame, tick_start_s: float) -> None:
+        try:
+            if isinstance(frame.msg, CompressedImage):
+                rgb = compressed_msg_to_rgb(frame.msg)
+            else:
+                rgb = image_msg_to_rgb(frame.msg)
+            action = self.policy.step(rgb, frame.stamp_s)
+        except FrameError as error:
+            self._count("frames_rejected")
+            self._last_stamp_s = frame.stamp_s
+            self.get_logger().warning(
+                f"rejected frame: {error}", throttle_duration_sec=LOG_THROTTLE_S
+            )
+            return
+        except ActionDecodeError as error:
+            self._count("decode_errors")
+            self._last_stamp_s = frame.stamp_s
+            self.get_logger().error(
+                f"model output not decodable, stopping: {error}",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+            now = self.get_clock().now()
+            self._publish(stop_commands(now.nanoseconds * 1e-9), now.to_msg())
+            return
+        self._last_stamp_s = frame.stamp_s
+        self._last_action = action
+        commands = action_to_commands(
+            action, self.action_space, self.settings.control_period_s, frame.stamp_s
+        )
+        self._publish(commands, frame.msg.header.stamp)
+        self._record_latency(frame, tick_start_s)
+        self._count("steps")
+        if self._debug_pub is not None:
+            self._publish_debug_image(rgb, action, frame.msg.header.stamp)
+        if commands.mode is Mode.TERMINATE:
+            self._count("episodes_terminated")
+            self.state = PolicyState.TERMINATED
+            self.get_logger().info(
+                f"the policy terminated the episode for {self.policy.instruction!r}; "
+                f"stopped, idle until a new instruction"
+            )
+
+    def _publish(self, commands: PolicyCommands, stamp: Any) -> None:
+        settings = self.settings
+        self._arm_pub.publish(_twist_msg(commands.arm, stamp, settings.arm_frame_id))
+        self._base_pub.publish(_twist_msg(commands.base, stamp, settings.base_frame_id))
+        if commands.gripper_closedness is not None:
+            self._gripper_pub.publish(Float64(data=float(commands.gripper_closedness)))
+        self._mode_pub.publish(String(data=commands.mode.value))
+
+    def _record_latency(self, frame: _Frame, tick_start_s: float) -> None:
+        done_s = time.monotonic()
+        timings = self.policy.last_timings
+        samples = {
+            "preprocess": timings.preprocess_ms,
+            "encode": timings.encode_ms,
+            "transformer": timings.transformer_ms,
+            "decode": timings.decode_ms,
+            "policy_step": timings.total_ms,
+            "node_overhead": (done_s - tick_start_s) * 1e3 - timings.total_ms,
+            "queue_wait": (tick_start_s - frame.received_s) * 1e3,
+            "image_to_command": (done_s - frame.received_s) * 1e3,
+        }
+        with self._lock:
+            for stage, value_ms in samples.items():
+                self._latency[stage].add(value_ms)
+
+    def _publish_debug_image(self, rgb: np.ndarray, action: Action, stamp: Any) -> None:
+        canvas = np.ascontiguousarray(rgb).copy()
+        lines = [
+            self.policy.instruction or "",
+            f"mode {action.mode}  tokens {' '.join(str(t) for t in action.tokens)}",
+        ]
+        for row, text in enumerate(lines):
+            origin = (8, 20 + 20 * row)
+            cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3)
+            cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        self._debug_pub.publish(rgb_to_image_msg(canvas, stamp, self.settings.arm_frame_id))
+
+    # --- diagnostics -------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            counts = dict(self._counts)
+            latency = {
+                stage: (window.percentile(50), window.percentile(99))
+                for stage, window in self._latency.items()
+            }
+            waiting_for_camera = self._newest is None
+        status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id="rt_ros")
+        status.level, status.message = DiagnosticStatus.OK, self.state.value
+        if self.state is PolicyState.RUNNING and waiting_for_camera:
+            status.level, status.message = DiagnosticStatus.WARN, "waiting for camera frames"
+        bundle = self.policy.bundle
+        values = {
+            "state": self.state.name.lower(),
+            "instruction": self.policy.instruction or "",
+            "model_path": str(bundle.path),
+            "preset": bundle.manifest.preset,
+            "provider_frame_encoder": bundle.frame_encoder.provider,
+            "provider_policy": bundle.policy.provider,
+            "control_rate_hz": f"{self.settings.control_rate_hz:g}",
+            "achieved_rate_hz": f"{self._ticks.rate_hz:.2f}",
+            "missed_ticks": str(self._ticks.missed_ticks),
+            **{name: str(value) for name, value in counts.items()},
+        }
+        for stage, (p50, p99) in latency.items():
+            values[f"{stage}_ms_p50"] = f"{p50:.2f}"
+            values[f"{stage}_ms_p99"] = f"{p99:.2f}"
+        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+        message = DiagnosticArray(status=[status])
+        message.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(message)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script `policy_node` (also `python -m rt_ros.nodes.policy_node`)."""
+    rclpy.init(args=args)
+    try:
+        node = PolicyNode()
+    except (ConfigError, BundleError) as error:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

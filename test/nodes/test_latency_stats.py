@@ -1,0 +1,29 @@
+"""Latency windows and tick accounting for the policy node's diagnostics."""
+
+import math
+
+import pytest
+
+from rt_ros.nodes.latency_stats import LatencyWindow, TickClock
+
+
+def test_percentiles_over_the_last_samples_only():
+    window = LatencyWindow(size=100)
+    assert math.isnan(window.percentile(50))
+    for value in range(1000):
+        window.add(float(value))
+    assert len(window) == 100
+    assert window.percentile(50) == pytest.approx(949.5)
+    assert window.percentile(99) == pytest.approx(998.01)
+
+
+def test_rate_and_missed_ticks():
+    clock = TickClock(period_s=0.1)
+    for k in range(11):
+        clock.tick(k * 0.1)
+    assert clock.rate_hz == pytest.approx(10.0)
+    assert clock.missed_ticks == 0
+    clock.tick(1.0 + 0.3)  # two ticks skipped
+    assert clock.missed_ticks == 2
+    clock.tick(1.3 + 0.14)  # late but not a whole period: not a miss
+    assert clock.missed_ticks == 2

@@ -1,0 +1,256 @@
+"""The policy node as a real process over DDS on loopback, with config/policy.yaml and a real
+exported rt1-tiny bundle: commands at the control rate with the frame's stamp, mode gating,
+instruction resets, stale-camera stops, terminate, and bad input that never crashes the node."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rt_ros.runtime.action_space import load_action_space
+
+rclpy = pytest.importorskip("rclpy", reason="needs rclpy (the ros extra or a ROS 2 install)")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import TwistStamped  # noqa: E402
+from rclpy.time import Time  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+from rt_ros.nodes.image_conversion import rgb_to_image_msg  # noqa: E402
+from rt_ros.nodes.qos import INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+CONTROL_RATE_HZ = 5.0
+CAMERA_RATE_HZ = 20.0
+STALE_TIMEOUT_S = 0.5
+
+
+def seconds(stamp) -> float:
+    return Time.from_msg(stamp).nanoseconds * 1e-9
+
+
+def twist_is_zero(msg: TwistStamped) -> bool:
+    t = msg.twist
+    return not any((t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z))
+
+
+def mode_profile(tmp_path: Path, label: str) -> Path:
+    """The default RT-1 profile whose mode dimension has one valid value: constrained decoding
+    then always yields `label`, which steers an untrained model deterministically."""
+    data = load_action_space("rt1_everyday_robots").to_dict()
+    data["name"] = f"rt1_always_{label}"
+    for dimension in data["dimensions"]:
+        if dimension.get("role") == "mode":
+            dimension["values"] = [dimension["values"][0]]
+            dimension["labels"] = [label]
+    path = tmp_path / f"always_{label}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+class PolicyHarness:
+    """The test's side of the policy node: camera, instruction, command and diagnostics topics."""
+
+    def __init__(self, ros_node) -> None:
+        self.ros = ros_node
+        self.camera = ros_node.publisher(Image, "camera/image_raw", SENSOR_QOS)
+        self.instruction = ros_node.publisher(String, "instruction", INSTRUCTION_QOS)
+        self.arm = ros_node.subscribe(TwistStamped, "cmd/arm")
+        self.base = ros_node.subscribe(TwistStamped, "cmd/base")
+        self.mode = ros_node.subscribe(String, "cmd/mode")
+        self.diagnostics = ros_node.subscribe(DiagnosticArray, "/diagnostics", STATUS_QOS)
+        self.sent_stamps: list[float] = []
+        self._rng = np.random.default_rng(0)
+        self._frames = [self._rng.integers(0, 256, (120, 160, 3), np.uint8) for _ in range(4)]
+
+    def wait_connected(self) -> None:
+        self.ros.wait_for_subscribers(self.camera)
+        self.ros.wait_for_subscribers(self.instruction)
+        self.ros.wait_for_publishers(self.arm)
+
+    def frame_msg(self, age_s: float = 0.0) -> Image:
+        stamp = self.ros.stamp(-age_s)
+        self.sent_stamps.append(seconds(stamp))
+        return rgb_to_image_msg(self._frames[len(self.sent_stamps) % 4], stamp, "head_camera")
+
+    def say(self, text: str) -> None:
+        self.instruction.publish(String(data=text))
+
+    def latest_status(self, start: int = 0, timeout_s: float = 5.0) -> dict[str, str]:
+        """Key/values of the next policy status on /diagnostics from index `start` on."""
+        received = self.diagnostics.wait_for(
+            lambda m: any("policy" in s.name for s in m.status), timeout_s, start
+        )
+        status = next(s for s in received.msg.status if "policy" in s.name)
+        return {kv.key: kv.value for kv in status.values}
+
+    def status_after(self, seconds_s: float) -> dict[str, str]:
+        mark = len(self.diagnostics)
+        time.sleep(seconds_s)
+        return self.latest_status(start=mark)
+
+
+@pytest.fixture
+def harness(ros_node):
+    return PolicyHarness(ros_node)
+
+
+@pytest.fixture
+def start_policy(start_node, tiny_bundle):
+    def start(**overrides):
+        parameters = {
+            "model_path": str(tiny_bundle),
+            "control_rate_hz": CONTROL_RATE_HZ,
+            "stale_image_timeout_s": STALE_TIMEOUT_S,
+            **overrides,
+        }
+        process = start_node("policy_node", params_file="policy.yaml", overrides=parameters)
+        process.wait_for_output(r"ready: bundle", timeout_s=60.0)
+        return process
+
+    return start
+
+
+def test_commands_arrive_at_the_control_rate_with_the_frame_stamp(start_policy, harness):
+    process = start_policy()
+    harness.wait_connected()
+    harness.say("pick coke can")
+    with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
+        harness.arm.wait_for(lambda m: True, timeout_s=10.0)
+        mark = len(harness.arm)
+        time.sleep(3.0)
+        commands = harness.arm.received(mark)
+    sent = set(harness.sent_stamps)
+    assert commands, process.output
+    for item in commands:
+        assert seconds(item.msg.header.stamp) in sent, "a command must carry its frame's stamp"
+        assert item.msg.header.frame_id == "base_link"
+    stamps = [seconds(item.msg.header.stamp) for item in commands]
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == len(stamps)
+    # 3 s at 5 Hz: about 15 commands (generous bounds: this is behaviour, not a benchmark).
+    assert 9 <= len(commands) <= 18
+    assert process.returncode is None
+
+
+def test_arm_mode_zeroes_the_base(start_policy, harness, tmp_path):
+    """With the mode steered to `arm`, base commands are zero while arm commands move."""
+    start_policy(action_space=str(mode_profile(tmp_path, "arm")))
+    harness.wait_connected()
+    harness.say("pick coke can")
+    with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
+        harness.mode.wait_for(lambda m: m.data == "arm", timeout_s=10.0)
+        arm = harness.arm.wait_for(lambda m: not twist_is_zero(m), timeout_s=5.0).msg
+        stamp = arm.header.stamp
+        base = harness.base.wait_for(lambda m: m.header.stamp == stamp, timeout_s=5.0).msg
+        assert twist_is_zero(base), "mode arm zeroes the base"
+    status = harness.latest_status(start=len(harness.diagnostics))
+    assert status["state"] == "running"
+
+
+def test_terminate_stops_and_idles_until_a_new_instruction(start_policy, harness, tmp_path):
+    start_policy(action_space=str(mode_profile(tmp_path, "terminate")))
+    harness.wait_connected()
+    harness.say("pick coke can")
+    with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
+        harness.mode.wait_for(lambda m: m.data == "terminate", timeout_s=10.0)
+        mark = len(harness.arm)
+        arm = harness.arm.received(mark - 1)[0].msg
+        assert twist_is_zero(arm)
+        time.sleep(1.0)
+        assert len(harness.arm) == mark, "no commands after terminate"
+        status = harness.latest_status(start=len(harness.diagnostics))
+        assert status["state"] == "terminated"
+        assert int(status["episodes_terminated"]) == 1
+        modes_mark = len(harness.mode)
+        harness.say("open the drawer")
+        harness.mode.wait_for(lambda m: m.data == "terminate", timeout_s=10.0, start=modes_mark)
+    assert int(harness.latest_status(start=len(harness.diagnostics))["episodes_terminated"]) == 2
+
+
+def test_new_instruction_resets_the_history(start_policy, harness):
+    process = start_policy()
+    harness.wait_connected()
+    harness.say("pick coke can")
+    with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
+        harness.arm.wait_for(lambda m: True, timeout_s=10.0)
+        harness.say("open the top drawer")
+        process.wait_for_output(r"new instruction: 'open the top drawer' \(history reset\)")
+        status = harness.status_after(1.5)
+    assert status["instruction"] == "open the top drawer"
+    assert status["state"] == "running"
+
+
+def test_stale_camera_stops_within_one_period_and_skips_the_model(start_policy, harness):
+    start_policy()
+    harness.wait_connected()
+    harness.say("pick coke can")
+    with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
+        harness.arm.wait_for(lambda m: True, timeout_s=10.0)
+    last_frame_s = harness.sent_stamps[-1]
+    stale_at_s = last_frame_s + STALE_TIMEOUT_S
+    mark = len(harness.arm)
+    stop = harness.arm.wait_for(
+        lambda m: twist_is_zero(m) and seconds(m.header.stamp) > stale_at_s, 5.0, mark
+    )
+    arrival_s = harness.ros.now_s() - (time.monotonic() - stop.time_s)
+    assert arrival_s - stale_at_s <= 1.0 / CONTROL_RATE_HZ + 0.1
+    steps_before = int(harness.status_after(0.1)["steps"])
+    status = harness.status_after(1.5)
+    assert int(status["steps"]) == steps_before, "the model must not run on a stale frame"
+    assert int(status["stale_ticks"]) >= 5
+
+    # A frame that arrives already stale is not run either, and stops the robot.
+    harness.camera.publish(harness.frame_msg(age_s=2.0))
+    status = harness.status_after(1.0)
+    assert int(status["steps"]) == steps_before
+
+
+def bad_image(encoding="rgb8", width=8, height=4, step=None, data_len=None) -> Image:
+    msg = Image()
+    msg.encoding, msg.width, msg.height = encoding, width, height
+    msg.step = step if step is not None else width * 3
+    msg.data = bytes(data_len if data_len is not None else msg.step * height)
+    return msg
+
+
+def test_bad_input_is_counted_and_never_crashes(start_policy, harness):
+    process = start_policy()
+    harness.wait_connected()
+    bad_images = [
+        bad_image(encoding="yuv422_custom"),
+        bad_image(data_len=10),  # disagrees with step x height
+        bad_image(width=0, height=0, data_len=0),
+        bad_image(width=9000, height=1),  # oversized
+        bad_image(step=4),  # rows shorter than width x channels
+    ]
+    for msg in bad_images:
+        msg.header.stamp = harness.ros.stamp()
+        harness.camera.publish(msg)
+    # The instruction topic keeps only the newest message (latched), so say one at a time.
+    harness.say("")
+    process.wait_for_output(r"rejected instruction: empty")
+    harness.say("x" * 100_000)
+    process.wait_for_output(r"rejected instruction: 100000 characters")
+    harness.say("pick coke can")
+    with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
+        harness.arm.wait_for(lambda m: True, timeout_s=10.0)  # still works afterwards
+        status = harness.status_after(1.2)
+    assert int(status["frames_rejected"]) >= len(bad_images)
+    assert int(status["instructions_rejected"]) == 2
+    assert status["instruction"] == "pick coke can"
+    assert process.returncode is None
+
+
+def test_missing_bundle_exits_with_a_clear_error(start_node, tmp_path):
+    process = start_node(
+        "policy_node", params_file="policy.yaml", overrides={"model_path": str(tmp_path)}
+    )
+    assert process.wait(30.0) == 2
+    assert "manifest is missing" in process.output
