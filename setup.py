@@ -9,7 +9,7 @@ HERE = Path(__file__).parent
 
 
 def _share(folder: str) -> list[tuple[str, list[str]]]:
-    """Install every file under a top-level folder to share/rt_ros/<folder>, keeping sub-folders."""
+    """Every file under a top-level folder, installed to share/rt_ros/<folder> with sub-folders."""
     entries: dict[str, list[str]] = {}
     for path in sorted((HERE / folder).rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -27,7 +27,7 @@ ORT = [
 setup(
     name=PACKAGE,
     version="0.1.0",
-    description="Robotics Transformer (RT-1 / RT-2-style) policies on a real-time ROS 2 control loop",
+    description="Robotics Transformer (RT-1, RT-2-style) policies on a real-time ROS 2 loop",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
