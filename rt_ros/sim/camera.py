@@ -1,0 +1,101 @@
+"""The head camera: offscreen RGB frames and pinhole intrinsics in CameraInfo form.
+
+Rendering needs an OpenGL backend chosen before mujoco is first imported: MUJOCO_GL=egl on a
+GPU machine, MUJOCO_GL=osmesa (Debian: libosmesa6) on a machine without a display.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from rt_ros.sim.robot_description import HEAD_CAMERA_OPTICAL_FRAME
+from rt_ros.sim.scene import HEAD_CAMERA
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Image size of the head camera (pixels)."""
+
+    width_px: int = 320
+    height_px: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("width_px", "height_px"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and 16 <= value <= 4096):
+                raise ValueError(f"CameraConfig.{name} ({value!r}) must be an int in [16, 4096]")
+
+
+def intrinsic_matrix(width_px: int, height_px: int, fovy_deg: float) -> np.ndarray:
+    """The 3x3 pinhole matrix K of a MuJoCo camera (square pixels, centred principal point).
+
+    Pixel coordinates follow OpenCV / sensor_msgs/CameraInfo: (0, 0) is the centre of the
+    top-left pixel, so the principal point is ((W - 1) / 2, (H - 1) / 2).
+    """
+    focal = (height_px / 2.0) / math.tan(math.radians(fovy_deg) / 2.0)
+    return np.array(
+        [
+            [focal, 0.0, (width_px - 1) / 2.0],
+            [0.0, focal, (height_px - 1) / 2.0],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
+class HeadCamera:
+    """Renders the head camera of a compiled kitchen model into uint8 RGB frames."""
+
+    def __init__(self, model: mujoco.MjModel, config: CameraConfig | None = None) -> None:
+        self.config = config or CameraConfig()
+        self.model = model
+        self._camera = model.camera(HEAD_CAMERA).id
+        self._renderer: mujoco.Renderer | None = None
+
+    @property
+    def fovy_deg(self) -> float:
+        return float(self.model.cam_fovy[self._camera])
+
+    def render(self, data: mujoco.MjData) -> np.ndarray:
+        """The current view, [height, width, 3] uint8 RGB."""
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(
+                self.model, height=self.config.height_px, width=self.config.width_px
+            )
+        self._renderer.update_scene(data, camera=self._camera)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        """Free the OpenGL context."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def intrinsics(self) -> np.ndarray:
+        """The 3x3 matrix K for this camera's size and field of view."""
+        return intrinsic_matrix(self.config.width_px, self.config.height_px, self.fovy_deg)
+
+    def camera_info(self) -> dict[str, Any]:
+        """Fields of a sensor_msgs/CameraInfo for this camera, as plain numbers (no ROS)."""
+        k = self.intrinsics()
+        projection = np.hstack((k, np.zeros((3, 1))))
+        return {
+            "frame_id": HEAD_CAMERA_OPTICAL_FRAME,
+            "width": self.config.width_px,
+            "height": self.config.height_px,
+            "distortion_model": "plumb_bob",
+            "d": [0.0] * 5,
+            "k": k.reshape(9).tolist(),
+            "r": np.eye(3).reshape(9).tolist(),
+            "p": projection.reshape(12).tolist(),
+        }
+
+    def __enter__(self) -> HeadCamera:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
