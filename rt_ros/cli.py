@@ -18,6 +18,7 @@ from rt_ros.runtime.errors import RtRosError
 
 PRESET_CHOICES = ("rt1", "rt1-tiny")
 console = Console(stderr=True)
+WIDE = 140  # tables stay readable when stdout is not a terminal
 
 
 def _export_with_progress(
@@ -108,10 +109,52 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             ]
             ratio = f"{result.speedup_p50:.2f}x" if label == "cached" else ""
             table.add_row(result.name, result.providers["frame_encoder"], label, *cells, ratio)
-    Console().print(table)
+    Console(width=WIDE).print(table)
     if args.json:
         args.json.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
         console.print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_bench_node(args: argparse.Namespace) -> int:
+    from rt_ros.nodes.node_benchmark import run_node_benchmark
+
+    targets = [(path.name, path) for path in args.model or []]
+    if not targets:
+        targets = [(preset, _bench_bundle_for(preset)) for preset in args.preset]
+    results = []
+    for name, path in targets:
+        console.log(
+            f"{name}: policy node at {args.rate_hz:g} Hz for {args.duration_s:g} s "
+            f"(+ warm-up), camera 640x480 rgb8 at {args.camera_hz:g} Hz"
+        )
+        results.append(
+            run_node_benchmark(name, path, args.rate_hz, args.duration_s, args.camera_hz)
+        )
+    table = Table(title="policy node, ms (p50 / p99)")
+    for column in (
+        "model",
+        "Hz target / got",
+        "steps",
+        "missed ticks",
+        "policy step",
+        "node overhead",
+        "image-to-command",
+        "stamp-to-arrival",
+    ):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.name,
+            f"{r.control_rate_hz:g} / {r.status.get('achieved_rate_hz', 'nan')}",
+            str(r.steps),
+            str(r.missed_ticks),
+            f"{r.node_ms('policy_step', 50):.2f} / {r.node_ms('policy_step', 99):.2f}",
+            f"{r.node_ms('node_overhead', 50):.2f} / {r.node_ms('node_overhead', 99):.2f}",
+            f"{r.node_ms('image_to_command', 50):.2f} / {r.node_ms('image_to_command', 99):.2f}",
+            f"{r.client_percentile(50):.2f} / {r.client_percentile(99):.2f}",
+        )
+    Console(width=WIDE).print(table)
     return 0
 
 
@@ -153,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=60, help="timed steps per model")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=_cmd_bench)
+
+    bench_node = commands.add_parser(
+        "bench-node",
+        help="image-to-command latency and rate through a policy-node process over DDS",
+    )
+    bench_node.add_argument("--preset", nargs="+", choices=PRESET_CHOICES, default=["rt1-tiny"])
+    bench_node.add_argument("--model", type=Path, nargs="+", help="bundle folders")
+    bench_node.add_argument("--rate-hz", type=float, default=20.0, help="control_rate_hz")
+    bench_node.add_argument("--duration-s", type=float, default=120.0, help="measured time")
+    bench_node.add_argument("--camera-hz", type=float, default=30.0, help="camera frame rate")
+    bench_node.set_defaults(func=_cmd_bench_node)
     return parser
 
 

@@ -125,6 +125,11 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
     "publish_debug_image": (False, "publish the frame with instruction and action drawn", None),
     "debug_image_topic": ("policy/debug_image", "sensor_msgs/Image debug output", None),
     "diagnostics_period_s": (1.0, "period of /diagnostics messages", _float_range(0.05, 60.0)),
+    "latency_window_size": (
+        200,
+        "latency percentiles in /diagnostics cover this many most recent steps",
+        _int_range(10, 1_000_000),
+    ),
 }
 
 
@@ -153,6 +158,7 @@ class PolicyNodeSettings:
     publish_debug_image: bool
     debug_image_topic: str
     diagnostics_period_s: float
+    latency_window_size: int
 
     def __post_init__(self) -> None:
         for name in (
@@ -262,7 +268,9 @@ class PolicyNode(Node):
             ),
             0,
         )
-        self._latency = {stage: LatencyWindow() for stage in LATENCY_STAGES}
+        self._latency = {
+            stage: LatencyWindow(settings.latency_window_size) for stage in LATENCY_STAGES
+        }
         self._ticks = TickClock(settings.control_period_s)
 
         intake = MutuallyExclusiveCallbackGroup()
