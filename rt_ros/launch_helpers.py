@@ -1,0 +1,199 @@
+"""Launch arguments and node actions shared by launch/robot.launch.py and launch/sim.launch.py.
+
+Only launch files import this module: it needs the ROS 2 `launch` and `launch_ros` packages, which
+a pip-only install of rt_ros lacks, and nothing else in rt_ros imports it. An argument left empty
+keeps the value in the node's parameter file; one that is set overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from launch.actions import DeclareLaunchArgument
+from launch.launch_context import LaunchContext
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = "rt_ros"
+POLICY_NODE = "policy_node"
+DRIVER_NODE = "driver_node"
+LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
+BOOLEANS = ["true", "false"]
+# Launch argument -> policy node string parameter it overrides when set.
+POLICY_STRING_ARGUMENTS = {
+    "model_path": "model_path",
+    "image_topic": "image_topic",
+    "instruction_topic": "instruction_topic",
+}
+
+
+def declare_arguments() -> list[DeclareLaunchArgument]:
+    """The arguments every rt_ros launch file takes."""
+    config = PathJoinSubstitution([FindPackageShare(PACKAGE), "config"])
+    return [
+        DeclareLaunchArgument(
+            "model_path",
+            default_value="",
+            description="Model bundle folder (manifest.yaml and the ONNX graphs), e.g. one made "
+            "by `rt-ros export`. Empty: model_path from policy_params_file.",
+        ),
+        DeclareLaunchArgument(
+            "policy_params_file",
+            default_value=PathJoinSubstitution([config, "policy.yaml"]),
+            description="Policy node parameters (YAML with a policy_node: ros__parameters: "
+            "section). Empty: the node's built-in defaults.",
+        ),
+        DeclareLaunchArgument(
+            "driver_params_file",
+            default_value=PathJoinSubstitution([config, "driver.yaml"]),
+            description="Driver node parameters: backend topics, safety limits, timeouts (YAML "
+            "with a driver_node: ros__parameters: section). Empty: the built-in defaults.",
+        ),
+        DeclareLaunchArgument(
+            "namespace",
+            default_value="",
+            description="Namespace of both nodes, one per robot (e.g. robot1); their relative "
+            "topics (camera/image_raw, cmd/*, cmd_vel, ...) move into it. Empty: none.",
+        ),
+        DeclareLaunchArgument(
+            "control_rate_hz",
+            default_value="",
+            description="Policy steps per second (RT-1: 3.0). Empty: control_rate_hz from "
+            "policy_params_file.",
+        ),
+        DeclareLaunchArgument(
+            "providers",
+            default_value="",
+            description="ONNX Runtime execution providers in order of preference, "
+            "comma-separated: auto, tensorrt, cuda, cpu (e.g. cuda,cpu). Empty: providers from "
+            "policy_params_file.",
+        ),
+        DeclareLaunchArgument(
+            "image_topic",
+            default_value="",
+            description="Camera topic (sensor_msgs/Image) the policy reads, e.g. "
+            "/camera/color/image_raw. Empty: image_topic from policy_params_file.",
+        ),
+        DeclareLaunchArgument(
+            "instruction_topic",
+            default_value="",
+            description="Instruction topic (std_msgs/String, transient local) the policy reads. "
+            "Empty: instruction_topic from policy_params_file.",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="false",
+            choices=BOOLEANS,
+            description="Both nodes use /clock instead of the system clock.",
+        ),
+        DeclareLaunchArgument(
+            "log_level",
+            default_value="info",
+            choices=LOG_LEVELS,
+            description="Logging level of both nodes.",
+        ),
+    ]
+
+
+def rt_ros_nodes(
+    context: LaunchContext,
+    backend: str,
+    driver_params_arguments: Sequence[str] = ("driver_params_file",),
+) -> list[Node]:
+    """The policy node and the driver node on `backend`; the function of an OpaqueFunction.
+
+    `driver_params_arguments` names the launch arguments holding driver parameter files, applied
+    in order (a later file overrides an earlier one; empty ones are skipped).
+    """
+    namespace = _argument(context, "namespace").rstrip("/")
+    # Under a namespace (ours, or one an including file pushed), plain node sections need scoping.
+    scoped = bool(namespace or context.launch_configurations.get("ros_namespace"))
+    use_sim_time = _argument(context, "use_sim_time") == "true"
+
+    policy_overrides: dict[str, Any] = {"use_sim_time": use_sim_time}
+    for name, parameter in POLICY_STRING_ARGUMENTS.items():
+        if value := _argument(context, name):
+            policy_overrides[parameter] = os.path.expanduser(value)
+    if rate := _argument(context, "control_rate_hz"):
+        policy_overrides["control_rate_hz"] = _positive_float("control_rate_hz", rate)
+    if providers := _argument(context, "providers"):
+        policy_overrides["providers"] = _string_list(providers)
+    driver_overrides = {"backend": backend, "use_sim_time": use_sim_time}
+
+    policy_files = _params_files(context, ["policy_params_file"], POLICY_NODE, scoped)
+    driver_files = _params_files(context, driver_params_arguments, DRIVER_NODE, scoped)
+    common: dict[str, Any] = {
+        "package": PACKAGE,
+        "namespace": namespace or None,
+        "output": "screen",
+        "ros_arguments": ["--log-level", _argument(context, "log_level")],
+    }
+    return [
+        Node(executable=POLICY_NODE, parameters=[*policy_files, policy_overrides], **common),
+        Node(executable=DRIVER_NODE, parameters=[*driver_files, driver_overrides], **common),
+    ]
+
+
+def _argument(context: LaunchContext, name: str) -> str:
+    return LaunchConfiguration(name).perform(context).strip()
+
+
+def _params_files(
+    context: LaunchContext, arguments: Sequence[str], node_name: str, scoped: bool
+) -> list[str]:
+    """The files the launch arguments name, in order, empty ones skipped. A missing file fails
+    the launch: launch_ros would only warn and run the node on its defaults."""
+    files = []
+    for name in arguments:
+        if not (value := _argument(context, name)):
+            continue
+        path = Path(os.path.expanduser(value))
+        if not path.is_file():
+            raise FileNotFoundError(f"launch argument {name}: {str(path)!r} is not a file")
+        files.append(str(_scoped_to_namespace(path, node_name) if scoped else path))
+    return files
+
+
+def _scoped_to_namespace(path: Path, node_name: str) -> Path:
+    """`path`, or a copy of it whose `node_name:` section also applies in a namespace.
+
+    rcl applies a section keyed `policy_node` to `/policy_node` only, not to
+    `/robot1/policy_node`; the copy keys it `/**/policy_node`, which matches in any namespace.
+    Files without a plain section, or with a wildcard one already, are passed unchanged.
+    """
+    try:
+        sections = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"parameter file {str(path)!r} is not valid YAML: {error}") from error
+    wildcard, plain = f"/**/{node_name}", {node_name, f"/{node_name}"}
+    if not isinstance(sections, dict) or wildcard in sections or not plain & sections.keys():
+        return path
+    scoped = {(wildcard if key in plain else key): value for key, value in sections.items()}
+    with tempfile.NamedTemporaryFile(
+        "w", prefix=f"rt_ros_{node_name}_", suffix=".yaml", delete=False, encoding="utf-8"
+    ) as copy:
+        yaml.safe_dump(scoped, copy, sort_keys=False)
+    return Path(copy.name)
+
+
+def _positive_float(name: str, text: str) -> float:
+    """A launch argument as a float > 0 (ROS double parameters refuse `5`; 5.0 it is)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"launch argument {name} must be a number, got {text!r}") from None
+    if not value > 0.0:
+        raise ValueError(f"launch argument {name} must be > 0, got {text!r}")
+    return value
+
+
+def _string_list(text: str) -> list[str]:
+    """`cuda,cpu`, `[cuda, cpu]` or `cpu` as a list of names."""
+    items = [item.strip().strip("'\"") for item in text.strip("[]").split(",")]
+    return [item for item in items if item]
