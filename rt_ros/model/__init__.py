@@ -1,1 +1,1 @@
-"""PyTorch RT-1: FiLM-EfficientNet frame encoder, TokenLearner, decoder-only transformer, export."""
+"""PyTorch RT-1: FiLM-EfficientNet, TokenLearner, decoder-only transformer, presets, export."""
