@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, Shutdown
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -134,9 +134,21 @@ def rt_ros_nodes(
         "output": "screen",
         "ros_arguments": ["--log-level", _argument(context, "log_level")],
     }
+    # The two nodes work only as a pair: when either exits (a bad bundle, a backend that cannot
+    # be configured), the launch ends rather than leaving half a robot running.
     return [
-        Node(executable=POLICY_NODE, parameters=[*policy_files, policy_overrides], **common),
-        Node(executable=DRIVER_NODE, parameters=[*driver_files, driver_overrides], **common),
+        Node(
+            executable=POLICY_NODE,
+            parameters=[*policy_files, policy_overrides],
+            on_exit=Shutdown(reason=f"{POLICY_NODE} exited"),
+            **common,
+        ),
+        Node(
+            executable=DRIVER_NODE,
+            parameters=[*driver_files, driver_overrides],
+            on_exit=Shutdown(reason=f"{DRIVER_NODE} exited"),
+            **common,
+        ),
     ]
 
 
