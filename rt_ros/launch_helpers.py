@@ -25,12 +25,8 @@ POLICY_NODE = "policy_node"
 DRIVER_NODE = "driver_node"
 LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
 BOOLEANS = ["true", "false"]
-# Launch argument -> policy node string parameter it overrides when set.
-POLICY_STRING_ARGUMENTS = {
-    "model_path": "model_path",
-    "image_topic": "image_topic",
-    "instruction_topic": "instruction_topic",
-}
+# Launch arguments that override the policy node's string parameter of the same name when set.
+POLICY_TOPIC_ARGUMENTS = ("image_topic", "instruction_topic")
 
 
 def declare_arguments() -> list[DeclareLaunchArgument]:
@@ -117,9 +113,11 @@ def rt_ros_nodes(
     use_sim_time = _argument(context, "use_sim_time") == "true"
 
     policy_overrides: dict[str, Any] = {"use_sim_time": use_sim_time}
-    for name, parameter in POLICY_STRING_ARGUMENTS.items():
-        if value := _argument(context, name):
-            policy_overrides[parameter] = os.path.expanduser(value)
+    if model_path := _argument(context, "model_path"):
+        policy_overrides["model_path"] = os.path.expanduser(model_path)
+    for name in POLICY_TOPIC_ARGUMENTS:
+        if topic := _argument(context, name):
+            policy_overrides[name] = topic
     if rate := _argument(context, "control_rate_hz"):
         policy_overrides["control_rate_hz"] = _positive_float("control_rate_hz", rate)
     if providers := _argument(context, "providers"):

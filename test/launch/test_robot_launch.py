@@ -38,6 +38,7 @@ from geometry_msgs.msg import TwistStamped  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description import LaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.time import Time  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -128,7 +129,7 @@ class TestRobotLaunch(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.context = rclpy.Context()
+        cls.context = Context()
         rclpy.init(context=cls.context, domain_id=DOMAIN_ID)
         cls.node = rclpy.create_node("test_robot_launch", namespace=NAMESPACE, context=cls.context)
         cls.executor = SingleThreadedExecutor(context=cls.context)
