@@ -38,6 +38,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         *_share("config"),
         *_share("launch"),
+        # Bundles exported into models/ before the build (scripts/quickstart.sh makes rt1-tiny).
+        *_share("models"),
     ],
     install_requires=[
         "numpy>=1.24",
