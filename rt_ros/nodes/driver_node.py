@@ -215,6 +215,11 @@ class DriverNode(Node):
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    @property
+    def backend(self) -> RobotBackend | None:
+        """The connected backend while configured (the demo reads the sim world through it)."""
+        return self._backend
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         backend: RobotBackend | None = None
         try:

@@ -329,11 +329,10 @@ def test_lifecycle_transitions_gate_motion(start_node, ros_node):
         stop_driver(rig)
 
 
-def test_sim_backend_is_refused_with_a_clear_message(start_node):
-    driver = start_node("driver_node", params_file="driver.yaml", overrides={"backend": "sim"})
+def test_unknown_backend_is_refused_with_a_clear_message(start_node):
+    driver = start_node("driver_node", params_file="driver.yaml", overrides={"backend": "gazebo"})
     assert driver.wait() == 1
-    assert "backend 'sim' cannot be selected" in driver.output
-    assert "not available yet" in driver.output
+    assert "backend must be one of ['ros_topics', 'sim'], got 'gazebo'" in driver.output
 
 
 def test_bad_parameter_is_named_and_the_node_exits(start_node):

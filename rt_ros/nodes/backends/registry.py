@@ -1,9 +1,5 @@
-"""Backend names -> implementations, loaded lazily so an optional backend's imports stay optional.
-
-`sim` (the MuJoCo backend) has its slot here but is not implemented yet: selecting it raises a
-ConfigError that says so. The issue that adds it calls `register_backend("sim", ...)`, or adds
-its import path to `_BACKENDS` and drops it from `_UNAVAILABLE`.
-"""
+"""Backend names -> implementations, loaded lazily so an optional backend's imports stay optional
+(`sim` needs mujoco, the `sim` extra; a robot with `ros_topics` does not)."""
 
 from __future__ import annotations
 
@@ -15,12 +11,10 @@ from rt_ros.runtime.errors import ConfigError
 # name -> "module:Class" (imported on first use) or the class itself.
 _BACKENDS: dict[str, str | type[RobotBackend]] = {
     "ros_topics": "rt_ros.nodes.backends.ros_topics_backend:RosTopicsBackend",
+    "sim": "rt_ros.nodes.backends.sim_backend:SimBackend",
 }
-# Reserved names and why they cannot be selected yet.
-_UNAVAILABLE: dict[str, str] = {
-    "sim": "the MuJoCo 'sim' backend is not available yet (a later issue adds it); "
-    "use backend 'ros_topics' with a robot or simulator that speaks ROS topics",
-}
+# Reserved names and why they cannot be selected (none at present).
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def register_backend(name: str, backend: str | type[RobotBackend]) -> None:
