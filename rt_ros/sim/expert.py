@@ -9,6 +9,7 @@ applied, so the expert is held to the same 256-bin resolution as a trained polic
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_codec import ActionTokenCodec
 from rt_ros.runtime.action_space import DEFAULT_ACTION_SPACE, ActionSpace, load_action_space
+from rt_ros.sim import robot_description as rd
 from rt_ros.sim.action_adapter import (
     ARM_ANGULAR_ROLES,
     ARM_LINEAR_ROLES,
@@ -40,6 +42,20 @@ from rt_ros.sim.world import SimWorld
 RT1_CONTROL_PERIOD_S = 1.0 / 3.0
 OPEN = -1.0
 CLOSED = 1.0
+# Links whose clearance a plan checks, from the elbow to the tool centre point.
+_CHECKED_LINKS = (
+    "arm_link_4",
+    "arm_link_5",
+    "arm_link_6",
+    rd.GRIPPER_BASE_LINK,
+    rd.END_EFFECTOR_FRAME,
+)
+# The drawer cabinet is the tallest thing on the counter (m).
+_TALLEST_M = 0.15
+# Place upright: the height (tool centre point above the counter) at which the can is turned,
+# and how many spots are tried for it.
+_UPRIGHT_TURN_HEIGHT_M = 0.18
+_UPRIGHT_SPOTS = 6
 # Gripper pointing straight down, fingers moving along the base y axis.
 POINTING_DOWN = np.array([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
 
@@ -118,6 +134,8 @@ class _Script:
         self.counter = world.counter_height_m
         # The shoulder's position (base frame), for choosing comfortable hand directions.
         self.shoulder_xy = world.to_base(world.data.xpos[world.model.body("arm_link_2").id])[:2]
+        # Elbow to tool centre point: the links that can hit the counter and what stands on it.
+        self.arm_bodies = [world.model.body(name).id for name in _CHECKED_LINKS]
 
     # ---------------------------------------------------------------- state (base frame)
     def ee(self) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +155,29 @@ class _Script:
     def point(self, xy: np.ndarray, height_m: float) -> np.ndarray:
         """A base-frame point at (x, y) and `height_m` above the counter top."""
         return np.array([xy[0], xy[1], self.counter + height_m])
+
+    def reachable(
+        self, position: np.ndarray, rotation: np.ndarray, ignore: tuple[str, ...] = ()
+    ) -> bool:
+        """Whether the arm's kinematics reach a pose from the current command with every link
+        clear of the counter, the cabinet and the objects (but `ignore`) - a plan check."""
+        q, position_error, angle_error = self.world.ik.solve_pose(
+            self.world.arm_command(), position, rotation
+        )
+        if position_error > 0.005 or angle_error > 0.05:
+            return False
+        links = self.world.ik.body_positions(q, self.arm_bodies)
+        for start, end in itertools.pairwise(links):
+            for fraction in np.linspace(0.0, 1.0, 5):
+                point = start + fraction * (end - start)
+                height = point[2] - self.counter
+                if height < 0.03:
+                    return False
+                if height < _TALLEST_M + 0.05 and not _free_around(
+                    self, point[:2], 0.05, ignore, 0.0
+                ):
+                    return False
+        return True
 
     # ---------------------------------------------------------------- primitives
     def move(
@@ -329,23 +370,42 @@ def _knock_over_script(script: _Script, task: KnockOverTask) -> Iterator[Intent]
             break
 
 
-def _upright_rotation(script: _Script, position: np.ndarray, grasp: np.ndarray) -> np.ndarray:
-    """End-effector rotation that holds a can (axis along the grasp's x) upright: the hand
-    horizontal, pointing in the comfortable direction closest to the grasp."""
-    options = []
-    reach = position[:2] - script.shoulder_xy
-    reach /= np.linalg.norm(reach)
-    side = np.array([-reach[1], reach[0]])
-    for heading in (side, -side, -reach, reach):
-        wrist = position[:2] - heading * 0.21
-        if not 0.40 <= float(np.linalg.norm(wrist - script.shoulder_xy)) <= 0.75:
-            continue
-        z_axis = np.array([heading[0], heading[1], 0.0])
-        for up in (1.0, -1.0):
-            x_axis = np.array([0.0, 0.0, up])
+def _upright_plan(
+    script: _Script, task: PlaceUprightTask, held: np.ndarray, top_sign: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where and how to stand a held can up: a spot (the can's own first, then free ones
+    nearest to it) and a hand rotation that holds the can's top (the gripper's x axis times
+    `top_sign`) up, the hand horizontal. The first spot and heading that the arm reaches with
+    every link clear, both where it turns the can and where it sets it down, is the plan."""
+    obj = OBJECTS[task.target]
+    start = script.object_xyz(task.target)[:2]
+    spots = [start]
+    for x in np.linspace(0.5, 0.72, 5):
+        for y in np.linspace(-0.24, 0.24, 7):
+            spot = np.array([x, y])
+            if _free_around(script, spot, obj.footprint_radius_m, (task.target,), 0.04):
+                spots.append(spot)
+    spots.sort(key=lambda spot: float(np.linalg.norm(spot - start)))
+    for spot in spots[:_UPRIGHT_SPOTS]:
+        turn_at = script.point(spot, _UPRIGHT_TURN_HEIGHT_M)
+        set_at = script.point(spot, obj.rest_height_m + 0.006)
+        reach = spot - script.shoulder_xy
+        reach /= np.linalg.norm(reach)
+        side = np.array([-reach[1], reach[0]])
+        options = []
+        for heading in (side, -side, (side + reach) / 2**0.5, (reach - side) / 2**0.5, reach):
+            z_axis = np.array([heading[0], heading[1], 0.0])
+            x_axis = np.array([0.0, 0.0, top_sign])
             rotation = np.column_stack((x_axis, np.cross(z_axis, x_axis), z_axis))
-            options.append((float(np.linalg.norm(rotation_error(rotation, grasp))), rotation))
-    return min(options, key=lambda item: item[0])[1]
+            options.append((float(np.linalg.norm(rotation_error(rotation, held))), rotation))
+        options.sort(key=lambda option: option[0])
+        for _, rotation in options:
+            ignore = (task.target,)
+            if script.reachable(turn_at, rotation, ignore) and script.reachable(
+                set_at, rotation, ignore
+            ):
+                return spot, rotation
+    return None
 
 
 def _place_upright_script(script: _Script, task: PlaceUprightTask) -> Iterator[Intent]:
@@ -368,16 +428,25 @@ def _place_upright_script(script: _Script, task: PlaceUprightTask) -> Iterator[I
             if not reached:
                 continue
             yield from script.hold(grasp, rotation, CLOSED)
-            lifted = script.point(grasp[:2], 0.16)
-            yield from script.move(lifted, rotation, CLOSED)
-            upright = _upright_rotation(script, lifted, rotation)
-            yield from script.move(lifted, upright, CLOSED)
-            down = script.point(grasp[:2], obj.rest_height_m + 0.006)
+            yield from script.move(
+                script.point(grasp[:2], _UPRIGHT_TURN_HEIGHT_M), rotation, CLOSED
+            )
+            _, held = script.ee()
+            top = script.object_axes(task.target)[:, 2]
+            top_sign = 1.0 if float(held[:, 0] @ top) >= 0 else -1.0
+            plan = _upright_plan(script, task, held, top_sign)
+            if plan is None:
+                yield from script.release_and_rise(held)
+                continue
+            spot, upright = plan
+            turn_at = script.point(spot, _UPRIGHT_TURN_HEIGHT_M)
+            yield from script.move(turn_at, held, CLOSED)
+            yield from script.move(turn_at, upright, CLOSED)
+            down = script.point(spot, obj.rest_height_m + 0.006)
             yield from script.move(down, upright, CLOSED)
             yield from script.hold(down, upright, OPEN)
-            back = down - upright[:, 2] * 0.08
-            yield from script.move(back, upright, OPEN)
-            yield from script.move(back + np.array([0.0, 0.0, 0.1]), upright, OPEN)
+            # The open fingers lie either side of the can: straight up frees them.
+            yield from script.move(down + np.array([0.0, 0.0, 0.12]), upright, OPEN)
         if task.success(script.world):
             break
 

@@ -190,6 +190,36 @@ class ArmIK:
         )
         return command
 
+    def body_positions(self, q: Sequence[float], bodies: Sequence[int]) -> np.ndarray:
+        """Positions [len(bodies), 3] of bodies (by id) in the base frame at joint positions q."""
+        self._update(np.asarray(q, dtype=float))
+        base_pos, base_rot = self._base_pose()
+        return (self._data.xpos[list(bodies)] - base_pos) @ base_rot
+
+    def solve_pose(
+        self,
+        q: Sequence[float],
+        target_position: np.ndarray,
+        target_rotation: np.ndarray,
+        iterations: int = 200,
+        step_s: float = 0.05,
+    ) -> tuple[np.ndarray, float, float]:
+        """Iterate `track` from q towards a pose (base frame); returns the joint positions and
+        the remaining position (m) and rotation (rad) errors. For planning and tests."""
+        q = np.asarray(q, dtype=float).copy()
+        for _ in range(iterations):
+            q = np.clip(
+                q + step_s * self.track(q, target_position, target_rotation),
+                self.lower,
+                self.upper,
+            )
+        position, rotation = self.forward(q)
+        return (
+            q,
+            float(np.linalg.norm(target_position - position)),
+            float(np.linalg.norm(rotation_error(target_rotation, rotation))),
+        )
+
     def solve(self, q: np.ndarray, twist: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
         """Joint velocities for a twist given the Jacobian at q: damped least squares, the rest
         posture in the nullspace, joints at a limit locked, scaled to the velocity limits."""
@@ -203,7 +233,9 @@ class ArmIK:
             jac = jacobian[:, free]
             pinv = damped_pseudo_inverse(jac, config.damping)
             primary = pinv @ twist
-            nullspace = np.eye(jac.shape[1]) - pinv @ jac
+            # The exact projector (undamped pseudo-inverse): the posture pull never leaks into
+            # the task, so a reachable pose is reached exactly even where damping acts.
+            nullspace = np.eye(jac.shape[1]) - np.linalg.pinv(jac, rcond=1e-4) @ jac
             qdot[free] = primary + nullspace @ posture[free]
             blocked = free & (
                 ((q <= self.lower + config.limit_margin_rad) & (qdot < 0))

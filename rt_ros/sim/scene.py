@@ -26,6 +26,7 @@ DRAWER_HANDLE_SITE = "drawer_handle"
 COUNTER_TOP_GEOM = "counter_top"
 COUNTER_BODY = "counter"
 
+_ATTACH_PREFIX = "robot/"
 # Collision bits (see kitchen.xml): the robot touches the scene (bit 0) but never itself.
 ROBOT_CONTYPE = 2
 ROBOT_CONAFFINITY = 1
@@ -123,7 +124,13 @@ def build_spec(config: SceneConfig | None = None) -> mujoco.MjSpec:
     scene = _kitchen_spec()
     scene.option.timestep = config.timestep_s
     mount = scene.worldbody.add_frame(name="robot_mount")
-    scene.attach(_robot_spec(servos), frame=mount, prefix="")
+    # Attach under a prefix (MuJoCo warns about an empty one), then give the robot's elements
+    # back their URDF names, which are what ROS, pinocchio and the rest of rt_ros use.
+    scene.attach(_robot_spec(servos), frame=mount, prefix=_ATTACH_PREFIX)
+    for elements in (scene.bodies, scene.joints, scene.geoms, scene.sites, scene.cameras):
+        for element in elements:
+            if element.name.startswith(_ATTACH_PREFIX):
+                element.name = element.name.removeprefix(_ATTACH_PREFIX)
     limits = rd.joint_limits()
     gains = {
         rd.BASE_JOINTS[0]: servos.base_linear_kp_n_per_m,

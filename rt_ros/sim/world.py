@@ -345,6 +345,33 @@ class SimWorld:
         ee_rot = self.data.xmat[self._ee_body].reshape(3, 3)
         return rotation.T @ (ee_pos - position), rotation.T @ ee_rot
 
+    def set_robot_configuration(
+        self, arm_q: Sequence[float] | None = None, finger_m: float | None = None
+    ) -> None:
+        """Put the arm (rad) and both fingers (m of travel each) at rest at a configuration and
+        hold it there: for constructing states (tests, scripted starts)."""
+        if arm_q is not None:
+            q = np.asarray(arm_q, dtype=float)
+            if q.shape != (len(rd.ARM_JOINTS),):
+                raise ValueError(f"arm_q must have {len(rd.ARM_JOINTS)} values, got {q.shape}")
+            self.data.qpos[self._arm_qpos] = q
+            self.data.qvel[self._arm_dofs] = 0.0
+            self._arm_q_cmd = q.copy()
+            self._target_pos, self._target_rot = self.ik.forward(q)
+        if finger_m is not None:
+            self.data.qpos[self._finger_qpos] = finger_m
+            self._gripper = float(np.clip(1.0 - 2.0 * finger_m / self.finger_stroke_m, -1, 1))
+        self._write_controls()
+        self.forward()
+
+    def forward(self) -> None:
+        """Recompute positions and contacts after the state was set by hand (no time passes)."""
+        mujoco.mj_forward(self.model, self.data)
+
+    def arm_command(self) -> np.ndarray:
+        """The arm joint positions the servos are commanded to (rad)."""
+        return self._arm_q_cmd.copy()
+
     def gripper_opening_m(self) -> float:
         """Distance between the two finger pads."""
         return float(self.data.qpos[self._finger_qpos].sum())
