@@ -158,6 +158,64 @@ def _cmd_bench_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_bundle() -> Path:
+    """models/rt1-tiny of the package, exported (seeded random weights) if it is not there yet."""
+    from rt_ros.paths import share_dir
+
+    folder = share_dir() / "models" / "rt1-tiny"
+    if not (folder / "manifest.yaml").is_file():
+        console.print(f"no bundle at {folder}: exporting rt1-tiny (seeded random weights) there")
+        _export_with_progress(folder, "rt1-tiny", None, 0, "rt1_everyday_robots")
+    return folder
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rt_ros.nodes.sim_demo import DemoSettings, run_demo
+
+    settings = DemoSettings(
+        model_path=(args.model or _default_bundle()).resolve(),
+        task=args.task,
+        seed=args.seed,
+        instruction=args.instruction,
+        max_steps=args.max_steps,
+        control_rate_hz=args.control_rate_hz,
+        out_dir=args.out,
+        viewer=args.viewer,
+    )
+    with Progress(
+        TextColumn("episode"), BarColumn(), MofNCompleteColumn(), TextColumn("policy steps"),
+        console=console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("episode", total=None)
+
+        def on_step(steps: int, total: int) -> None:
+            progress.update(task, completed=steps, total=total)
+
+        summary = run_demo(settings, on_step)
+    if summary.untrained_model:
+        console.print(
+            "[yellow]the model is UNTRAINED (seeded random weights): its actions carry no "
+            "meaning, so the robot is not expected to succeed[/yellow]"
+        )
+    table = Table(title=f"rt-ros demo: {summary.instruction!r}", show_header=False)
+    for key, value in (
+        ("task / seed", f"{summary.task} / {summary.seed}"),
+        ("success", "yes" if summary.success else "no"),
+        ("policy steps", str(summary.steps)),
+        ("ended by", "the policy (terminate)" if summary.terminated_by_policy else "step limit"),
+        (
+            "image-to-command p50 / p99",
+            f"{summary.image_to_command_ms_p50:.1f} / {summary.image_to_command_ms_p99:.1f} ms",
+        ),
+        ("policy step p50", f"{summary.policy_step_ms_p50:.1f} ms"),
+        ("video", f"{summary.video} ({summary.frames} frames)"),
+        ("summary", str(args.out / "summary.json")),
+    ):
+        table.add_row(key, value)
+    Console(width=WIDE).print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rt-ros", description="Robotics Transformer policies for ROS 2: export, benchmark."
@@ -207,6 +265,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench_node.add_argument("--duration-s", type=float, default=120.0, help="measured time")
     bench_node.add_argument("--camera-hz", type=float, default=30.0, help="camera frame rate")
     bench_node.set_defaults(func=_cmd_bench_node)
+
+    demo = commands.add_parser(
+        "demo", help="the simulated robot follows an instruction with a model bundle"
+    )
+    demo.add_argument("--model", type=Path, help="bundle folder (default: models/rt1-tiny)")
+    demo.add_argument(
+        "--task",
+        default="pick",
+        choices=("pick", "move_near", "knock_over", "place_upright", "drawer"),
+        help="task family laid out in the kitchen",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="layout seed")
+    demo.add_argument("--instruction", help="what to tell the robot (default: the task's own)")
+    demo.add_argument("--max-steps", type=int, help="policy steps (default: the task's budget)")
+    demo.add_argument("--control-rate-hz", type=float, default=3.0, help="policy rate")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    demo.add_argument("--viewer", action="store_true", help="open MuJoCo's viewer (a display)")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

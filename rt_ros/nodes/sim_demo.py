@@ -1,0 +1,259 @@
+"""`rt-ros demo`: the simulated robot follows an instruction with a model bundle, end to end.
+
+One process, one executor: the driver node on the `sim` backend (MuJoCo physics in real time,
+head camera over DDS), the policy node on the bundle, and a recorder node that says the
+instruction, watches the commands and writes the head camera with the instruction, the step and
+the decoded action drawn on it to an mp4. The episode ends when the policy terminates or after
+`max_steps` policy steps; success is judged from the simulator's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import imageio.v2 as imageio
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64, String
+
+from rt_ros.nodes.driver_node import DriverNode
+from rt_ros.nodes.image_conversion import image_msg_to_rgb
+from rt_ros.nodes.policy_node import PolicyNode
+from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
+from rt_ros.paths import config_dir
+
+# Wall-clock allowance per policy step before the demo gives up on a stalled pipeline.
+STEP_ALLOWANCE_S = 5.0
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What `rt-ros demo` runs."""
+
+    model_path: Path
+    task: str = "pick"
+    seed: int = 0
+    instruction: str | None = None  # None: the task's own instruction
+    max_steps: int | None = None  # None: the task family's budget
+    control_rate_hz: float = 3.0
+    out_dir: Path = Path("runs/demo")
+    viewer: bool = False
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What happened, for the console and summary.json."""
+
+    task: str
+    seed: int
+    instruction: str
+    success: bool
+    steps: int
+    terminated_by_policy: bool
+    untrained_model: bool
+    image_to_command_ms_p50: float
+    image_to_command_ms_p99: float
+    policy_step_ms_p50: float
+    video: str
+    frames: int
+    wall_time_s: float
+
+
+class _Recorder(Node):
+    """Says the instruction; keeps the newest commands and writes annotated camera frames."""
+
+    def __init__(self, instruction: str, video_path: Path, fps: float) -> None:
+        super().__init__("rt_ros_demo_recorder")
+        self.instruction = instruction
+        self._lock = threading.Lock()
+        self.steps = 0
+        self.mode = "-"
+        self.terminated = False
+        self.arm = np.zeros(6)
+        self.base = np.zeros(3)
+        self.gripper = float("nan")
+        self.policy_status: dict[str, str] = {}
+        self.frames = 0
+        self.last_frame: np.ndarray | None = None
+        self._writer = imageio.get_writer(
+            str(video_path), fps=fps, codec="libx264", macro_block_size=1, quality=7
+        )
+        self._say = self.create_publisher(String, "instruction", INSTRUCTION_QOS)
+        self.create_subscription(Image, "camera/image_raw", self._on_frame, SENSOR_QOS)
+        self.create_subscription(TwistStamped, "cmd/arm", self._on_arm, COMMAND_QOS)
+        self.create_subscription(TwistStamped, "cmd/base", self._on_base, COMMAND_QOS)
+        self.create_subscription(Float64, "cmd/gripper", self._on_gripper, COMMAND_QOS)
+        self.create_subscription(String, "cmd/mode", self._on_mode, COMMAND_QOS)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_status, STATUS_QOS)
+
+    def say_instruction(self) -> None:
+        self._say.publish(String(data=self.instruction))
+
+    def _on_arm(self, msg: TwistStamped) -> None:
+        t = msg.twist
+        with self._lock:
+            self.arm = np.array(
+                [t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z]
+            )
+
+    def _on_base(self, msg: TwistStamped) -> None:
+        with self._lock:
+            self.base = np.array([msg.twist.linear.x, msg.twist.linear.y, msg.twist.angular.z])
+
+    def _on_gripper(self, msg: Float64) -> None:
+        with self._lock:
+            self.gripper = msg.data
+
+    def _on_mode(self, msg: String) -> None:
+        # The policy publishes the mode last for every step, so it counts the steps.
+        with self._lock:
+            self.mode = msg.data
+            self.steps += 1
+            self.terminated = self.terminated or msg.data == "terminate"
+
+    def _on_status(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.endswith(": policy"):
+                with self._lock:
+                    self.policy_status = {kv.key: kv.value for kv in status.values}
+
+    def _on_frame(self, msg: Image) -> None:
+        canvas = np.ascontiguousarray(image_msg_to_rgb(msg)).copy()
+        with self._lock:
+            lines = [
+                self.instruction,
+                f"step {self.steps}  mode {self.mode}  gripper {self.gripper:+.2f}",
+                "arm v "
+                + " ".join(f"{v:+.2f}" for v in self.arm[:3])
+                + "  w "
+                + " ".join(f"{v:+.2f}" for v in self.arm[3:]),
+                "base " + " ".join(f"{v:+.2f}" for v in self.base),
+            ]
+        zoom = max(canvas.shape[1] / 320, 1.0)
+        for row, text in enumerate(lines):
+            origin = (4, int(12 * zoom) * (row + 1))
+            for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+                cv2.putText(
+                    canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.33 * zoom, color,
+                    thickness, cv2.LINE_AA,
+                )  # fmt: skip
+        self._writer.append_data(canvas)
+        with self._lock:
+            self.frames += 1
+            self.last_frame = canvas
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _float(status: dict[str, str], key: str) -> float:
+    return float(status.get(key, "nan"))
+
+
+def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
+    """Run one episode; writes `demo.mp4`, `last_frame.png` and `summary.json` to out_dir."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    video_path = settings.out_dir / "demo.mp4"
+    config = config_dir()
+    rclpy.init()
+    try:
+        driver = DriverNode(
+            cli_args=[
+                "--ros-args",
+                "--params-file", str(config / "driver.yaml"),
+                "--params-file", str(config / "sim.yaml"),
+                "-p", f"sim.task:={settings.task}",
+                "-p", f"sim.seed:={settings.seed}",
+            ]
+        )  # fmt: skip
+        if not driver.configure_and_activate():
+            raise RuntimeError("the driver on the sim backend did not start; see the log above")
+        backend = driver.backend
+        if backend is None or backend.task is None:
+            raise RuntimeError("the driver did not start its sim backend; see the log above")
+        instruction = settings.instruction or backend.task.instruction
+        policy = PolicyNode(
+            cli_args=[
+                "--ros-args",
+                "--params-file", str(config / "policy.yaml"),
+                "-p", f"model_path:={settings.model_path}",
+                "-p", f"control_rate_hz:={float(settings.control_rate_hz)!r}",
+            ]
+        )  # fmt: skip
+        recorder = _Recorder(instruction, video_path, backend.config.camera_rate_hz)
+        max_steps = settings.max_steps or backend.task.max_steps
+        untrained = any("UNTRAINED" in line for line in policy.policy.bundle.manifest.deviations)
+        executor = MultiThreadedExecutor(num_threads=3)
+        for node in (driver, policy, recorder):
+            executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        viewer = _open_viewer(backend) if settings.viewer else None
+        started = time.monotonic()
+        recorder.say_instruction()
+        deadline = started + 30.0 + max_steps * STEP_ALLOWANCE_S
+        while time.monotonic() < deadline:
+            with recorder._lock:
+                steps, terminated = recorder.steps, recorder.terminated
+            if on_step is not None:
+                on_step(steps, max_steps)
+            if terminated or steps >= max_steps:
+                break
+            if viewer is not None:
+                viewer.sync()
+            time.sleep(0.05)
+        executor.shutdown()
+        spinner.join(5.0)
+        driver.trigger_deactivate()  # the robot stops; physics is no longer stepped
+        success = bool(backend.task.success(backend.world))
+        recorder.close()
+        if recorder.last_frame is not None:
+            cv2.imwrite(
+                str(settings.out_dir / "last_frame.png"),
+                cv2.cvtColor(recorder.last_frame, cv2.COLOR_RGB2BGR),
+            )
+        status = recorder.policy_status
+        summary = DemoSummary(
+            task=settings.task,
+            seed=settings.seed,
+            instruction=instruction,
+            success=success,
+            steps=min(recorder.steps, max_steps),
+            terminated_by_policy=recorder.terminated,
+            untrained_model=untrained,
+            image_to_command_ms_p50=_float(status, "image_to_command_ms_p50"),
+            image_to_command_ms_p99=_float(status, "image_to_command_ms_p99"),
+            policy_step_ms_p50=_float(status, "policy_step_ms_p50"),
+            video=str(video_path),
+            frames=recorder.frames,
+            wall_time_s=round(time.monotonic() - started, 2),
+        )
+        (settings.out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
+        if viewer is not None:
+            viewer.close()
+        for node in (recorder, policy, driver):
+            node.destroy_node()
+        return summary
+    finally:
+        rclpy.try_shutdown()
+
+
+def _open_viewer(backend):
+    """MuJoCo's passive viewer on the simulated world, where a display exists."""
+    if "DISPLAY" not in os.environ:
+        raise RuntimeError("--viewer needs a display (DISPLAY is not set); the video is written")
+    import mujoco.viewer
+
+    return mujoco.viewer.launch_passive(backend.world.model, backend.world.data)
