@@ -67,7 +67,18 @@ setup(
             "ros-geometry-msgs",
             "ros-diagnostic-msgs",
         ],
-        "sim": ["mujoco>=3.1"],
+        # The embedded MuJoCo robot (offscreen rendering needs OSMesa or EGL: libosmesa6 on Debian),
+        # demo videos, rosbag2-compatible MCAP recordings.
+        "sim": [
+            "mujoco>=3.2",
+            "xacro>=2.0",
+            "imageio>=2.30",
+            "imageio-ffmpeg>=0.5",
+            "mcap>=1.1",
+            "mcap-ros2-support>=0.5",
+        ],
+        # Kinematics from the URDF for real arms without MoveIt Servo.
+        "kinematics": ["pin>=3.0", "xacro>=2.0"],
         "dev": ["pytest>=7.0", "hypothesis>=6.0", "ruff>=0.5"],
     },
     zip_safe=True,
