@@ -32,7 +32,12 @@ from rt_ros.sim.objects import APPLE, CAN, OBJECTS, SPONGE
 from rt_ros.sim.tasks import Task, get_task
 from rt_ros.sim.tasks.drawer import DrawerTask
 from rt_ros.sim.tasks.knock_over import KnockOverTask
-from rt_ros.sim.tasks.layout import CABINET_HALF_X_M, CABINET_HALF_Y_M
+from rt_ros.sim.tasks.layout import (
+    CABINET_HALF_X_M,
+    CABINET_HALF_Y_M,
+    CABINET_HEIGHT_M,
+    DRAWER_CLEARANCE_X_M,
+)
 from rt_ros.sim.tasks.move_near import MoveNearTask
 from rt_ros.sim.tasks.pick import PickTask
 from rt_ros.sim.tasks.place_upright import PlaceUprightTask
@@ -50,12 +55,15 @@ _CHECKED_LINKS = (
     rd.GRIPPER_BASE_LINK,
     rd.END_EFFECTOR_FRAME,
 )
-# The drawer cabinet is the tallest thing on the counter (m).
-_TALLEST_M = 0.15
+# A link's radius and the height it keeps above what it passes over, for clearance checks (m).
+_LINK_RADIUS_M = 0.045
+# How far the drawer's handle stands out of the cabinet's front (m).
+_HANDLE_DEPTH_M = 0.065
+_VERTICAL_CLEARANCE_M = 0.03
 # Place upright: the height (tool centre point above the counter) at which the can is turned,
 # and how many spots are tried for it.
 _UPRIGHT_TURN_HEIGHT_M = 0.18
-_UPRIGHT_SPOTS = 6
+_UPRIGHT_SPOTS = 10
 # Gripper pointing straight down, fingers moving along the base y axis.
 POINTING_DOWN = np.array([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
 
@@ -171,11 +179,9 @@ class _Script:
             for fraction in np.linspace(0.0, 1.0, 5):
                 point = start + fraction * (end - start)
                 height = point[2] - self.counter
-                if height < 0.03:
+                if height < _VERTICAL_CLEARANCE_M:
                     return False
-                if height < _TALLEST_M + 0.05 and not _free_around(
-                    self, point[:2], 0.05, ignore, 0.0
-                ):
+                if not _free_around(self, point[:2], _LINK_RADIUS_M, ignore, 0.0, height):
                     return False
         return True
 
@@ -272,19 +278,36 @@ def _pick_script(script: _Script, task: PickTask) -> Iterator[Intent]:
 
 
 def _free_around(
-    script: _Script, xy: np.ndarray, radius: float, ignore: tuple[str, ...], gap: float
+    script: _Script,
+    xy: np.ndarray,
+    radius: float,
+    ignore: tuple[str, ...],
+    gap: float,
+    height_m: float | None = None,
 ) -> bool:
-    """Whether a footprint at `xy` keeps `gap` to every object on the counter and the cabinet."""
+    """Whether a footprint at `xy` keeps `gap` to every object on the counter and the cabinet
+    (with the strip in front of it that the drawer needs); with `height_m` (a point of the arm
+    above the counter), only to what reaches up to that height, and to the cabinet as it is:
+    its box, its handle and the drawer as far as it is out."""
     for name, obj in OBJECTS.items():
         if name in ignore:
             continue
         other = script.object_xyz(name)
         if other[2] < -0.5:
             continue  # parked on the floor
+        top = other[2] + obj.top_height_m - obj.rest_height_m
+        if height_m is not None and height_m > top + _VERTICAL_CLEARANCE_M:
+            continue
         if float(np.linalg.norm(other[:2] - xy)) < radius + obj.footprint_radius_m + gap:
             return False
+    if height_m is not None and height_m > CABINET_HEIGHT_M + _VERTICAL_CLEARANCE_M:
+        return True
     cabinet = script.world.to_base(script.world.cabinet_position())[:2]
-    inside_x = cabinet[0] - CABINET_HALF_X_M - 0.2 - radius < xy[0]
+    if height_m is None:
+        front = cabinet[0] - CABINET_HALF_X_M - DRAWER_CLEARANCE_X_M
+    else:
+        front = cabinet[0] - CABINET_HALF_X_M - _HANDLE_DEPTH_M - script.world.drawer_opening_m()
+    inside_x = front - radius - gap < xy[0] < cabinet[0] + CABINET_HALF_X_M + radius + gap
     inside_y = abs(xy[1] - cabinet[1]) < CABINET_HALF_Y_M + radius + gap
     return not (inside_x and inside_y)
 
@@ -389,12 +412,9 @@ def _upright_plan(
     for spot in spots[:_UPRIGHT_SPOTS]:
         turn_at = script.point(spot, _UPRIGHT_TURN_HEIGHT_M)
         set_at = script.point(spot, obj.rest_height_m + 0.006)
-        reach = spot - script.shoulder_xy
-        reach /= np.linalg.norm(reach)
-        side = np.array([-reach[1], reach[0]])
         options = []
-        for heading in (side, -side, (side + reach) / 2**0.5, (reach - side) / 2**0.5, reach):
-            z_axis = np.array([heading[0], heading[1], 0.0])
+        for angle in np.linspace(-math.pi, math.pi, 8, endpoint=False):
+            z_axis = np.array([math.cos(angle), math.sin(angle), 0.0])
             x_axis = np.array([0.0, 0.0, top_sign])
             rotation = np.column_stack((x_axis, np.cross(z_axis, x_axis), z_axis))
             options.append((float(np.linalg.norm(rotation_error(rotation, held))), rotation))

@@ -14,13 +14,23 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+# Singular values below this fraction of the largest count as zero for the nullspace.
+_RANK_TOLERANCE = 1e-4
 
-def damped_pseudo_inverse(jacobian: np.ndarray, damping: float) -> np.ndarray:
-    """J^T (J J^T + damping^2 I)^-1, [n, 6]: the damped least-squares inverse of J [6, n], well
-    behaved near singularities (the twist error it allows grows with the damping there)."""
-    jjt = jacobian @ jacobian.T
-    jjt[np.diag_indices_from(jjt)] += damping * damping
-    return np.linalg.solve(jjt, jacobian).T
+
+def damped_least_squares(
+    jacobian: np.ndarray, twist: np.ndarray, damping: float, posture: np.ndarray | None = None
+) -> np.ndarray:
+    """Joint velocities [n] for a twist [6] through the Jacobian [6, n]:
+    J^T (J J^T + damping^2 I)^-1 twist, well behaved near singularities (the twist error it
+    allows grows with the damping there), plus `posture` [n] projected onto the exact nullspace
+    of J, so that a secondary pull never disturbs the end effector. One SVD gives both."""
+    u, singular, vt = np.linalg.svd(jacobian, full_matrices=False)
+    qdot = vt.T @ (singular / (singular**2 + damping**2) * (u.T @ twist))
+    if posture is not None:
+        rows = vt[singular > _RANK_TOLERANCE * singular[0]]
+        qdot += posture - rows.T @ (rows @ posture)
+    return qdot
 
 
 def rotation_error(target: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -230,13 +240,9 @@ class ArmIK:
         # Lock each joint that would push into its limit and solve again with the others.
         for _ in range(self.num_joints):
             qdot[:] = 0.0
-            jac = jacobian[:, free]
-            pinv = damped_pseudo_inverse(jac, config.damping)
-            primary = pinv @ twist
-            # The exact projector (undamped pseudo-inverse): the posture pull never leaks into
-            # the task, so a reachable pose is reached exactly even where damping acts.
-            nullspace = np.eye(jac.shape[1]) - np.linalg.pinv(jac, rcond=1e-4) @ jac
-            qdot[free] = primary + nullspace @ posture[free]
+            qdot[free] = damped_least_squares(
+                jacobian[:, free], twist, config.damping, posture[free]
+            )
             blocked = free & (
                 ((q <= self.lower + config.limit_margin_rad) & (qdot < 0))
                 | ((q >= self.upper - config.limit_margin_rad) & (qdot > 0))

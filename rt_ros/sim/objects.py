@@ -26,6 +26,8 @@ class SceneObject:
     footprint_radius_m: float
     # Height of the body origin above the counter top when it stands (or lies flat).
     rest_height_m: float
+    # Height of its top above the counter top when it stands.
+    top_height_m: float
     # Height of the body origin above the counter top when lying on its side (cans only).
     lying_height_m: float | None = None
     # Half of the width the gripper closes on (top-down grasp across the narrow side).
@@ -43,39 +45,52 @@ class SceneObject:
 CAN_RADIUS_M = 0.033
 CAN_HALF_HEIGHT_M = 0.061
 
+
+def _can(name: str, words: tuple[str, ...]) -> SceneObject:
+    return SceneObject(
+        name=name,
+        kind=CAN,
+        words=words,
+        footprint_radius_m=CAN_RADIUS_M,
+        rest_height_m=CAN_HALF_HEIGHT_M,
+        top_height_m=2 * CAN_HALF_HEIGHT_M,
+        lying_height_m=CAN_RADIUS_M,
+        grasp_half_width_m=CAN_RADIUS_M,
+    )
+
+
 OBJECTS: dict[str, SceneObject] = {
     obj.name: obj
     for obj in (
+        _can("red_can", ("red can", "red soda can", "coke can")),
+        _can("blue_can", ("blue can", "blue soda can", "pepsi can")),
+        _can("green_can", ("green can", "green soda can", "7up can")),
         SceneObject(
-            "red_can",
-            CAN,
-            ("red can", "red soda can", "coke can"),
-            CAN_RADIUS_M,
-            CAN_HALF_HEIGHT_M,
-            CAN_RADIUS_M,
-            CAN_RADIUS_M,
+            name="apple",
+            kind=APPLE,
+            words=("apple", "green apple"),
+            footprint_radius_m=0.037,
+            rest_height_m=0.033,
+            top_height_m=0.066,
+            grasp_half_width_m=0.037,
         ),
         SceneObject(
-            "blue_can",
-            CAN,
-            ("blue can", "blue soda can", "pepsi can"),
-            CAN_RADIUS_M,
-            CAN_HALF_HEIGHT_M,
-            CAN_RADIUS_M,
-            CAN_RADIUS_M,
+            name="sponge",
+            kind=SPONGE,
+            words=("sponge", "yellow sponge"),
+            footprint_radius_m=0.054,
+            rest_height_m=0.02,
+            top_height_m=0.04,
+            grasp_half_width_m=0.03,
         ),
         SceneObject(
-            "green_can",
-            CAN,
-            ("green can", "green soda can", "7up can"),
-            CAN_RADIUS_M,
-            CAN_HALF_HEIGHT_M,
-            CAN_RADIUS_M,
-            CAN_RADIUS_M,
+            name="bowl",
+            kind=BOWL,
+            words=("bowl", "blue bowl"),
+            footprint_radius_m=0.075,
+            rest_height_m=0.0,
+            top_height_m=0.055,
         ),
-        SceneObject("apple", APPLE, ("apple", "green apple"), 0.037, 0.033, None, 0.037),
-        SceneObject("sponge", SPONGE, ("sponge", "yellow sponge"), 0.054, 0.02, None, 0.03),
-        SceneObject("bowl", BOWL, ("bowl", "blue bowl"), 0.075, 0.0, None, 0.0),
     )
 }
 

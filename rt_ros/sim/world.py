@@ -144,6 +144,12 @@ class SimWorld:
         self._finger_bodies = {model.body(name).id for name in rd.FINGER_LINKS}
         self._robot_bodies = self._subtree(model.body(rd.ROOT_LINK).id)
         self._object_bodies = {name: model.body(name).id for name in OBJECTS}
+        self._object_geoms = {
+            name: np.flatnonzero(model.geom_bodyid == body)
+            for name, body in self._object_bodies.items()
+        }
+        self._geom_contype = model.geom_contype.copy()
+        self._geom_conaffinity = model.geom_conaffinity.copy()
         self.counter_height_m = counter_top_height_m(model)
         self._substeps = round(self.config.control_substep_s / model.opt.timestep)
         self._camera: HeadCamera | None = None
@@ -185,6 +191,7 @@ class SimWorld:
         mujoco.mj_forward(self.model, self.data)
         self.step(self.config.settle_s)
         self.data.time = 0.0
+        self._pending_s = 0.0
         return self.task
 
     def _reset_robot(self) -> None:
@@ -200,6 +207,7 @@ class SimWorld:
         self._arm_twist = np.zeros(6)
         self._base_twist = np.zeros(3)
         self._gripper = -1.0
+        self._pending_s = 0.0
         self._write_controls()
         mujoco.mj_forward(self.model, data)
 
@@ -228,11 +236,15 @@ class SimWorld:
         self._base_twist = np.zeros(3)
 
     def step(self, duration_s: float) -> None:
-        """Advance physics by `duration_s` (rounded to whole physics steps) under the command."""
+        """Advance physics by `duration_s` under the held command (whole physics steps)."""
         if not duration_s >= 0:
             raise ValueError(f"step: duration_s ({duration_s!r}) must be >= 0")
         timestep = self.model.opt.timestep
-        remaining = round(duration_s / timestep)
+        # Whole physics steps; the remainder carries over, so many short calls (a real-time
+        # loop) add up to the time they asked for.
+        self._pending_s += duration_s
+        remaining = math.floor(self._pending_s / timestep + 1e-9)
+        self._pending_s = max(0.0, self._pending_s - remaining * timestep)
         while remaining > 0:
             count = min(self._substeps, remaining)
             self._control(count * timestep)
@@ -402,6 +414,7 @@ class SimWorld:
         self, name: str, position: Sequence[float], quaternion_wxyz: Sequence[float]
     ) -> None:
         """Place an object (world frame) at rest; call before stepping."""
+        self._set_parked(name, parked=False)
         joint = self.model.joint(OBJECTS[name].free_joint)
         qpos, dof = joint.qposadr[0], joint.dofadr[0]
         self.data.qpos[qpos : qpos + 3] = position
@@ -419,10 +432,18 @@ class SimWorld:
         self.set_object_pose(name, [world[0], world[1], height], quat)
 
     def park_object(self, name: str, index: int) -> None:
-        """Put an object the layout does not use on the floor behind the robot."""
+        """Put an object the layout does not use behind the robot, out of view, where it floats
+        without contacts (so that it costs no collision work) until it is placed again."""
         obj = OBJECTS[name]
         position = [PARKING_X_M, PARKING_SPACING_M * index, obj.rest_height_m + 0.001]
         self.set_object_pose(name, position, [1.0, 0.0, 0.0, 0.0])
+        self._set_parked(name, parked=True)
+
+    def _set_parked(self, name: str, parked: bool) -> None:
+        geoms = self._object_geoms[name]
+        self.model.geom_contype[geoms] = 0 if parked else self._geom_contype[geoms]
+        self.model.geom_conaffinity[geoms] = 0 if parked else self._geom_conaffinity[geoms]
+        self.model.body_gravcomp[self._object_bodies[name]] = 1.0 if parked else 0.0
 
     def drawer_opening_m(self) -> float:
         """How far the drawer is pulled out (0 = closed)."""

@@ -69,3 +69,12 @@ def test_run_episode_budget_ends_a_policy_that_never_terminates(world):
     assert result.steps == 5
     assert not result.terminated
     assert not result.success
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_expert_success_rate_on_ten_more_seeds(world, expert, family):
+    results = [run_episode(world, family, seed, expert) for seed in range(10, 20)]
+    failed = [result.seed for result in results if not result.success]
+    # The full figure (50 seeds per family) comes from `rt-ros expert-eval`.
+    assert len(failed) <= 1, (family, failed)

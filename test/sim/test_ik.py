@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("mujoco")
 
 from rt_ros.sim.ik import (
-    damped_pseudo_inverse,
+    damped_least_squares,
     rotate_by_vector,
     rotation_error,
 )
@@ -24,15 +24,23 @@ POSITION_TOLERANCE_M = 0.003
 ROTATION_TOLERANCE_RAD = 0.02
 
 
-def test_damped_pseudo_inverse_is_the_pseudo_inverse_without_damping():
-    jacobian = np.random.default_rng(0).normal(size=(6, 7))
+def test_damped_least_squares_is_the_pseudo_inverse_without_damping():
+    rng = np.random.default_rng(0)
+    jacobian = rng.normal(size=(6, 7))
+    twist = rng.normal(size=6)
     np.testing.assert_allclose(
-        damped_pseudo_inverse(jacobian, 0.0), np.linalg.pinv(jacobian), atol=1e-9
+        damped_least_squares(jacobian, twist, 0.0), np.linalg.pinv(jacobian) @ twist, atol=1e-9
     )
+    # The posture pull moves the joints without moving the end effector.
+    posture = rng.normal(size=7)
+    with_posture = damped_least_squares(jacobian, twist, 0.05, posture)
+    without = damped_least_squares(jacobian, twist, 0.05)
+    np.testing.assert_allclose(jacobian @ (with_posture - without), 0.0, atol=1e-9)
+    assert np.linalg.norm(with_posture - without) > 0.1
     # Damping shrinks the answer near a singularity instead of blowing it up.
     singular = jacobian.copy()
-    singular[5] = singular[4]
-    assert np.abs(damped_pseudo_inverse(singular, 0.05)).max() < 100
+    singular[5] = singular[4] + 1e-9
+    assert np.abs(damped_least_squares(singular, twist, 0.05)).max() < 100
 
 
 def test_rotate_by_vector_and_rotation_error_are_inverse():

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # (towards the robot) the open drawer and the hand that pulls it need the counter free.
 CABINET_HALF_X_M = 0.12
 CABINET_HALF_Y_M = 0.14
+CABINET_HEIGHT_M = 0.15
 DRAWER_CLEARANCE_X_M = 0.26
 
 
