@@ -22,6 +22,7 @@ class SimBenchmark:
     controlled_real_time_factor: float
     camera_frames_per_s: float | None
     camera_size_px: tuple[int, int]
+    shadows: bool
     timestep_s: float
 
 
@@ -31,6 +32,7 @@ def measure(
     width_px: int = 320,
     height_px: int = 256,
     render: bool = True,
+    shadows: bool = True,
 ) -> SimBenchmark:
     """Time a pick layout (seed 0): bare mj_step, SimWorld.step under a moving arm command,
     and `frames` head-camera renders at the given size."""
@@ -40,7 +42,8 @@ def measure(
     from rt_ros.sim.camera import CameraConfig
     from rt_ros.sim.world import SimWorld, WorldConfig
 
-    world = SimWorld(WorldConfig(camera=CameraConfig(width_px=width_px, height_px=height_px)))
+    camera = CameraConfig(width_px=width_px, height_px=height_px, shadows=shadows)
+    world = SimWorld(WorldConfig(camera=camera))
     world.reset(0, "pick")
     timestep = world.model.opt.timestep
     steps = round(seconds_simulated / timestep)
@@ -73,12 +76,15 @@ def measure(
         controlled_real_time_factor=ticks * period_s / controlled_s,
         camera_frames_per_s=camera_fps,
         camera_size_px=(width_px, height_px),
+        shadows=shadows,
         timestep_s=timestep,
     )
 
 
 def _cmd_sim_bench(args: argparse.Namespace) -> int:
-    result = measure(args.seconds, args.frames, args.width, args.height, not args.no_render)
+    result = measure(
+        args.seconds, args.frames, args.width, args.height, not args.no_render, not args.no_shadows
+    )
     table = Table(title="MuJoCo kitchen on this machine")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -90,8 +96,10 @@ def _cmd_sim_bench(args: argparse.Namespace) -> int:
     )
     if result.camera_frames_per_s is not None:
         width, height = result.camera_size_px
+        shadows = "with" if result.shadows else "without"
         table.add_row(
-            f"head camera {width}x{height} frames/s", f"{result.camera_frames_per_s:.1f}"
+            f"head camera {width}x{height} frames/s ({shadows} shadows)",
+            f"{result.camera_frames_per_s:.1f}",
         )
     Console(width=140).print(table)
     return 0
@@ -107,4 +115,5 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=320, help="camera width (px)")
     parser.add_argument("--height", type=int, default=256, help="camera height (px)")
     parser.add_argument("--no-render", action="store_true", help="skip the camera")
+    parser.add_argument("--no-shadows", action="store_true", help="render without shadows")
     parser.set_defaults(func=_cmd_sim_bench)

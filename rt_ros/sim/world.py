@@ -299,9 +299,7 @@ class SimWorld:
     # ----------------------------------------------------------------------------- observing
     def render(self) -> np.ndarray:
         """The head camera's RGB frame, [H, W, 3] uint8 (MUJOCO_GL must name a backend)."""
-        if self._camera is None:
-            self._camera = HeadCamera(self.model, self.config.camera)
-        return self._camera.render(self.data)
+        return self.camera.render(self.data)
 
     @property
     def camera(self) -> HeadCamera:
