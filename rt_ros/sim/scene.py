@@ -59,7 +59,7 @@ class SceneConfig:
     """What the kitchen model is built with."""
 
     timestep_s: float = 0.002
-    camera_fovy_deg: float = 58.0
+    camera_fovy_deg: float = 53.0
     servos: ServoConfig = ServoConfig()
 
     def __post_init__(self) -> None:
