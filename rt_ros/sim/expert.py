@@ -37,6 +37,7 @@ from rt_ros.sim.tasks.layout import (
     CABINET_HALF_Y_M,
     CABINET_HEIGHT_M,
     DRAWER_CLEARANCE_X_M,
+    LayoutConfig,
 )
 from rt_ros.sim.tasks.move_near import MoveNearTask
 from rt_ros.sim.tasks.pick import PickTask
@@ -60,6 +61,8 @@ _LINK_RADIUS_M = 0.045
 # How far the drawer's handle stands out of the cabinet's front (m).
 _HANDLE_DEPTH_M = 0.065
 _VERTICAL_CLEARANCE_M = 0.03
+# How far beyond the layouts' object area the expert may set an object down (m).
+_WORKSPACE_MARGIN_M = 0.04
 # Place upright: the height (tool centre point above the counter) at which the can is turned,
 # and how many spots are tried for it.
 _UPRIGHT_TURN_HEIGHT_M = 0.18
@@ -292,9 +295,9 @@ def _free_around(
     for name, obj in OBJECTS.items():
         if name in ignore:
             continue
+        if script.world.is_parked(name):
+            continue
         other = script.object_xyz(name)
-        if other[2] < -0.5:
-            continue  # parked on the floor
         top = other[2] + obj.top_height_m - obj.rest_height_m
         if height_m is not None and height_m > top + _VERTICAL_CLEARANCE_M:
             continue
@@ -312,8 +315,15 @@ def _free_around(
     return not (inside_x and inside_y)
 
 
-def _reachable(xy: np.ndarray) -> bool:
-    return 0.44 <= xy[0] <= 0.78 and -0.32 <= xy[1] <= 0.32
+def _in_workspace(xy: np.ndarray) -> bool:
+    """Whether a spot lies in the layouts' object area, widened by a margin."""
+    area = LayoutConfig()
+    low_x, high_x = area.x_range_m
+    low_y, high_y = area.y_range_m
+    margin = _WORKSPACE_MARGIN_M
+    return (
+        low_x - margin <= xy[0] <= high_x + margin and low_y - margin <= xy[1] <= high_y + margin
+    )
 
 
 def _placement(script: _Script, task: MoveNearTask) -> np.ndarray | None:
@@ -329,7 +339,7 @@ def _placement(script: _Script, task: MoveNearTask) -> np.ndarray | None:
     candidates = []
     for angle in np.linspace(-math.pi, math.pi, 24, endpoint=False):
         xy = anchor + distance * np.array([math.cos(angle), math.sin(angle)])
-        if not _reachable(xy):
+        if not _in_workspace(xy):
             continue
         radius = OBJECTS[task.target].footprint_radius_m
         if not _free_around(script, xy, radius, (task.target, task.anchor), 0.02):
@@ -403,8 +413,9 @@ def _upright_plan(
     obj = OBJECTS[task.target]
     start = script.object_xyz(task.target)[:2]
     spots = [start]
-    for x in np.linspace(0.5, 0.72, 5):
-        for y in np.linspace(-0.24, 0.24, 7):
+    area = LayoutConfig()
+    for x in np.linspace(*area.x_range_m, 5):
+        for y in np.linspace(*area.y_range_m, 7):
             spot = np.array([x, y])
             if _free_around(script, spot, obj.footprint_radius_m, (task.target,), 0.04):
                 spots.append(spot)

@@ -148,6 +148,7 @@ class SimWorld:
             name: np.flatnonzero(model.geom_bodyid == body)
             for name, body in self._object_bodies.items()
         }
+        self._parked: set[str] = set()
         self._geom_contype = model.geom_contype.copy()
         self._geom_conaffinity = model.geom_conaffinity.copy()
         self.counter_height_m = counter_top_height_m(model)
@@ -437,7 +438,15 @@ class SimWorld:
         self.set_object_pose(name, position, [1.0, 0.0, 0.0, 0.0])
         self._set_parked(name, parked=True)
 
+    def is_parked(self, name: str) -> bool:
+        """Whether an object waits out of the scene (not part of the current layout)."""
+        return name in self._parked
+
     def _set_parked(self, name: str, parked: bool) -> None:
+        if parked:
+            self._parked.add(name)
+        else:
+            self._parked.discard(name)
         geoms = self._object_geoms[name]
         self.model.geom_contype[geoms] = 0 if parked else self._geom_contype[geoms]
         self.model.geom_conaffinity[geoms] = 0 if parked else self._geom_conaffinity[geoms]
