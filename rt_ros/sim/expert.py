@@ -19,14 +19,14 @@ import numpy as np
 
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_codec import ActionTokenCodec
-from rt_ros.runtime.action_space import DEFAULT_ACTION_SPACE, ActionSpace, load_action_space
-from rt_ros.sim import robot_description as rd
-from rt_ros.sim.action_adapter import (
+from rt_ros.runtime.action_motion import (
     ARM_ANGULAR_ROLES,
     ARM_LINEAR_ROLES,
-    action_to_command,
+    action_to_motion,
     rotation_vector_to_rpy,
 )
+from rt_ros.runtime.action_space import DEFAULT_ACTION_SPACE, ActionSpace, load_action_space
+from rt_ros.sim import robot_description as rd
 from rt_ros.sim.ik import rotation_error
 from rt_ros.sim.objects import APPLE, CAN, OBJECTS, SPONGE
 from rt_ros.sim.tasks import Task, get_task
@@ -619,12 +619,12 @@ def run_episode(
         action = policy(world)
         if on_step is not None:
             on_step(world, action)
-        command = action_to_command(action, policy.space, control_period_s)
+        motion = action_to_motion(action, policy.space, control_period_s)
         steps += 1
-        if command.terminate:
+        if motion.terminate:
             terminated = True
             break
-        world.apply(command.arm_twist, command.base_twist, command.gripper)
+        world.apply(motion.arm_twist, motion.base_twist, motion.gripper_closedness)
         world.step(control_period_s)
     world.stop()
     return EpisodeResult(

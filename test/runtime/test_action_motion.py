@@ -1,4 +1,4 @@
-"""Decoded actions to simulator commands: per-tick contract, modes, rotation conventions."""
+"""Decoded actions to motion over one control tick: per-tick contract, modes, rotations."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 pytest.importorskip("scipy")
 
 from rt_ros.runtime.action_codec import ActionTokenCodec
-from rt_ros.runtime.action_space import load_action_space
-from rt_ros.sim.action_adapter import (
-    action_to_command,
+from rt_ros.runtime.action_motion import (
+    action_to_motion,
     rotation_vector_to_rpy,
     rpy_to_rotation_vector,
 )
+from rt_ros.runtime.action_space import load_action_space
 
 PERIOD_S = 1.0 / 3.0
 
@@ -48,22 +48,23 @@ def test_arm_mode_gives_per_tick_displacement_over_the_period_and_zeroes_the_bas
         base_displacement_vector_x=0.5,
         gripper_closedness_action=1.0,
     )
-    command = action_to_command(action, space, PERIOD_S)
-    assert command.arm_twist[0] == pytest.approx(action.values["world_vector_x"] / PERIOD_S)
-    assert command.arm_twist[5] == pytest.approx(
+    motion = action_to_motion(action, space, PERIOD_S)
+    assert motion.arm_twist[0] == pytest.approx(action.values["world_vector_x"] / PERIOD_S)
+    assert motion.arm_twist[5] == pytest.approx(
         rpy_to_rotation_vector(
             [action.values[f"rotation_delta_{axis}"] for axis in ("roll", "pitch", "yaw")]
         )[2]
         / PERIOD_S
     )
-    np.testing.assert_array_equal(command.base_twist, 0.0)
-    assert command.gripper == 1.0
-    assert not command.terminate
+    np.testing.assert_array_equal(motion.base_twist, 0.0)
+    assert motion.gripper_closedness == 1.0
+    assert motion.mode == "arm"
+    assert not motion.terminate
 
 
 def test_base_mode_zeroes_the_arm_and_terminate_stops_both():
     space = load_action_space("rt1_everyday_robots")
-    base = action_to_command(
+    base = action_to_motion(
         _action(
             space, "base", world_vector_x=0.2, base_displacement_vertical_rotation=math.pi / 4
         ),
@@ -72,7 +73,7 @@ def test_base_mode_zeroes_the_arm_and_terminate_stops_both():
     )
     np.testing.assert_array_equal(base.arm_twist, 0.0)
     assert base.base_twist[2] == pytest.approx(math.pi / 4 / PERIOD_S, abs=0.02 / PERIOD_S)
-    end = action_to_command(_action(space, "terminate", world_vector_x=0.2), space, PERIOD_S)
+    end = action_to_motion(_action(space, "terminate", world_vector_x=0.2), space, PERIOD_S)
     assert end.terminate
     np.testing.assert_array_equal(end.arm_twist, 0.0)
     np.testing.assert_array_equal(end.base_twist, 0.0)
@@ -81,4 +82,4 @@ def test_base_mode_zeroes_the_arm_and_terminate_stops_both():
 def test_period_must_be_positive():
     space = load_action_space("rt1_everyday_robots")
     with pytest.raises(ValueError, match="control_period_s"):
-        action_to_command(_action(space, "arm"), space, 0.0)
+        action_to_motion(_action(space, "arm"), space, 0.0)
