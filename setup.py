@@ -33,11 +33,13 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={f"{PACKAGE}.sim": ["assets/*.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         *_share("config"),
         *_share("launch"),
+        *_share("urdf"),
         # Bundles exported into models/ before the build (scripts/quickstart.sh makes rt1-tiny).
         *_share("models"),
     ],
@@ -67,10 +69,10 @@ setup(
             "ros-geometry-msgs",
             "ros-diagnostic-msgs",
         ],
-        # The embedded MuJoCo robot (offscreen rendering needs OSMesa or EGL: libosmesa6 on Debian),
+        # The embedded MuJoCo robot (offscreen rendering: OSMesa or EGL; Debian: libosmesa6),
         # demo videos, rosbag2-compatible MCAP recordings.
         "sim": [
-            "mujoco>=3.2",
+            "mujoco>=4.0",
             "xacro>=2.0",
             "imageio>=2.30",
             "imageio-ffmpeg>=0.5",

@@ -216,6 +216,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from rt_ros.train.collect import collect_demonstrations
+
+    with Progress(
+        TextColumn(f"collect {args.task}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), console=console,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("", total=args.episodes)
+        successes = 0
+
+        def on_episode(episode) -> None:
+            nonlocal successes
+            successes += episode.result.success
+            progress.update(
+                bar, advance=1, description=f"{successes} successful, last: {episode.path.name}"
+            )
+
+        collected = collect_demonstrations(
+            args.task, args.episodes, args.out, args.seed_start, on_episode=on_episode
+        )
+    console.print(
+        f"wrote {len(collected)} episodes to {args.out} "
+        f"({successes}/{len(collected)} successful, "
+        f"{sum(e.messages for e in collected)} messages)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rt-ros", description="Robotics Transformer policies for ROS 2: export, benchmark."
@@ -283,6 +311,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     demo.add_argument("--viewer", action="store_true", help="open MuJoCo's viewer (a display)")
     demo.set_defaults(func=_cmd_demo)
+
+    collect = commands.add_parser(
+        "collect", help="scripted-expert demonstrations as rosbag2-compatible MCAP files"
+    )
+    collect.add_argument(
+        "--task",
+        required=True,
+        choices=("pick", "move_near", "knock_over", "place_upright", "drawer"),
+        help="task family",
+    )
+    collect.add_argument("--episodes", type=int, default=10, help="episodes (one file each)")
+    collect.add_argument("--out", type=Path, required=True, help="folder for the .mcap files")
+    collect.add_argument("--seed-start", type=int, default=0, help="first layout seed")
+    collect.set_defaults(func=_cmd_collect)
+
+    # Simulator tools (their modules import only argparse and rich until they run).
+    from rt_ros.sim.bench import add_subcommands as add_sim_bench
+    from rt_ros.sim.expert_eval import add_subcommands as add_expert_eval
+
+    add_expert_eval(commands)
+    add_sim_bench(commands)
     return parser
 
 

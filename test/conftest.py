@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# MuJoCo picks its OpenGL backend when first imported (an importorskip may come first): offscreen
+# OSMesa unless a display or MUJOCO_GL says otherwise.
+if "DISPLAY" not in os.environ:
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 
 @pytest.fixture(scope="session")
