@@ -490,6 +490,7 @@ class DriverNode(Node):
             "robot_state_age_s": self._robot_state_age(now_s),
             "command_timeout_s": f"{safety.limits.command_timeout_s:g}",
             "update_rate_hz": f"{self._settings.update_rate_hz:g}",
+            **(self._backend.diagnostic_values() if self._backend else {}),
         }
         return DiagnosticStatus(
             level=level,

@@ -66,6 +66,10 @@ class RobotBackend(ABC):
     def stop(self) -> None:
         """Stop arm and base motion now (zero twists); the gripper holds its last command."""
 
+    def diagnostic_values(self) -> dict[str, str]:
+        """Backend-specific key/values the driver adds to its /diagnostics status."""
+        return {}
+
     @abstractmethod
     def disconnect(self) -> None:
         """Release everything `connect` created; the robot is left stopped."""

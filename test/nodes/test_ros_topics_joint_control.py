@@ -1,0 +1,132 @@
+"""The ros_topics backend turning arm twists into joint velocities itself (arm_interface
+joint_velocity), as a real driver_node process over real DDS (loopback).
+
+The test plays the policy (cmd/arm) and the robot (/joint_states in, the arm velocity
+controller's Float64MultiArray out) and checks the joint velocities against the URDF kinematics.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy is not importable (install the ros extra)")
+pytest.importorskip("pinocchio", reason="the joint interfaces need pinocchio (`pin` on PyPI)")
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from rt_ros.nodes.arm_kinematics import ArmKinematics
+from rt_ros.sim import robot_description as rd
+
+pytestmark = pytest.mark.ros
+
+ARM_TOPIC = "arm_velocity_controller/commands"
+OVERRIDES = {"ros_topics.arm_interface": "joint_velocity", "diagnostics_rate_hz": 10.0}
+HOME_Q = (0.084, -0.127, 0.108, 2.004, 0.014, 1.264, 0.187)
+TWIST = (0.05, 0.0, -0.02, 0.0, 0.0, 0.2)  # inside driver.yaml's speed limits
+DT_S = 1.0 / 50.0  # driver.yaml update_rate_hz
+COMMAND_TIMEOUT_S = 0.5  # driver.yaml
+# The driver's qdot equals this process's pinocchio solution for the same state to this.
+QDOT_TOLERANCE = 1e-9
+
+
+@pytest.fixture(scope="session")
+def ros_domain_id():
+    """A domain of its own (230-232; Fast DDS refuses ids above 232), apart from the other node
+    tests (100-199)."""
+    domain_id = 230 + os.getpid() % 3
+    previous = os.environ.get("ROS_DOMAIN_ID")
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    yield domain_id
+    if previous is None:
+        os.environ.pop("ROS_DOMAIN_ID", None)
+    else:
+        os.environ["ROS_DOMAIN_ID"] = previous
+
+
+def joint_state(ros, positions) -> JointState:
+    msg = JointState()
+    msg.header.stamp = ros.stamp()
+    msg.name = list(rd.ARM_JOINTS)
+    msg.position = [float(v) for v in positions]
+    return msg
+
+
+def arm_twist(ros, values) -> TwistStamped:
+    msg = TwistStamped()
+    msg.header.stamp = ros.stamp()
+    t = msg.twist
+    t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = values
+    return msg
+
+
+def diagnostics(msg: DiagnosticArray) -> dict[str, str] | None:
+    for status in msg.status:
+        if status.name.startswith("driver_node"):
+            return {kv.key: kv.value for kv in status.values}
+    return None
+
+
+@pytest.fixture
+def driver(start_node):
+    process = start_node("driver_node", params_file="driver.yaml", overrides=OVERRIDES)
+    process.wait_for_output(r"\] \[driver_node\]: active", timeout_s=20.0)
+    yield process
+    assert process.stop() == 0, process.output
+
+
+def test_twist_becomes_joint_velocities_and_stops_after_the_timeout(driver, ros_node):
+    from rt_ros.nodes.qos import SENSOR_QOS
+
+    ros = ros_node
+    states = ros.publisher(JointState, "/joint_states", SENSOR_QOS)
+    arm = ros.publisher(TwistStamped, "cmd/arm")
+    commands = ros.subscribe(Float64MultiArray, ARM_TOPIC)
+    status = ros.subscribe(DiagnosticArray, "/diagnostics")
+    ros.wait_for_subscribers(states)
+    ros.wait_for_subscribers(arm)
+    ros.wait_for_publishers(commands)
+    kinematics = ArmKinematics(rd.robot_urdf(), rd.ARM_JOINTS, rd.BASE_LINK, "end_effector")
+    expected = kinematics.twist_to_joint_velocities(HOME_Q, TWIST, DT_S)
+    with ros.repeat(states, lambda: joint_state(ros, HOME_Q), 50.0):
+        with ros.repeat(arm, lambda: arm_twist(ros, TWIST), 20.0):
+            # The driver ramps up (acceleration limits), then sends the full twist's qdot.
+            top = commands.wait_for(
+                lambda m: np.allclose(m.data, expected, atol=QDOT_TOLERANCE), timeout_s=5.0
+            )
+        mark = len(commands)
+        stop = commands.wait_for(
+            lambda m: not any(m.data), timeout_s=COMMAND_TIMEOUT_S + 1.0, start=mark
+        )
+        values = status.wait_for(
+            lambda m: (v := diagnostics(m)) is not None and v["arm_interface"] == "joint_velocity"
+        )
+    assert len(top.msg.data) == len(rd.ARM_JOINTS)
+    # Sign and magnitude: the joint velocities move the end effector along the twist.
+    np.testing.assert_allclose(kinematics.jacobian(HOME_Q) @ top.msg.data, TWIST, atol=1e-9)
+    # The stop came once the last command expired, not earlier.
+    last_command_s = max(r.time_s for r in commands.received()[:mark])
+    assert stop.time_s - last_command_s < COMMAND_TIMEOUT_S + 0.5
+    assert diagnostics(values.msg)["held_without_joint_state"] == "0"
+
+
+def test_no_joint_state_means_no_motion(driver, ros_node):
+    ros = ros_node
+    arm = ros.publisher(TwistStamped, "cmd/arm")
+    commands = ros.subscribe(Float64MultiArray, ARM_TOPIC)
+    status = ros.subscribe(DiagnosticArray, "/diagnostics")
+    ros.wait_for_subscribers(arm)
+    ros.wait_for_publishers(commands)
+    with ros.repeat(arm, lambda: arm_twist(ros, TWIST), 20.0):
+        found = status.wait_for(
+            lambda m: (v := diagnostics(m)) is not None and int(v["held_without_joint_state"]) > 0
+        )
+        commands.wait_for(lambda m: len(m.data) == len(rd.ARM_JOINTS))
+    assert "no joint state" in diagnostics(found.msg)["hold_reason"]
+    assert all(not any(r.msg.data) for r in commands.received())
+    driver.wait_for_output(r"arm command held: no joint state")
