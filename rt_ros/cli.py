@@ -246,7 +246,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rt-ros", description="Robotics Transformer policies for ROS 2: export, benchmark."
+        prog="rt-ros", description="Robotics Transformer policies for ROS 2."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -33,6 +33,7 @@ from rt_ros.nodes.policy_node import PolicyNode
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
 from rt_ros.paths import config_dir
 
+VIDEO_WIDTH_PX = 640
 # Wall-clock allowance per policy step before the demo gives up on a stalled pipeline.
 STEP_ALLOWANCE_S = 5.0
 
@@ -129,25 +130,33 @@ class _Recorder(Node):
                     self.policy_status = {kv.key: kv.value for kv in status.values}
 
     def _on_frame(self, msg: Image) -> None:
-        canvas = np.ascontiguousarray(image_msg_to_rgb(msg)).copy()
+        # Text needs pixels: the video is the camera frame enlarged to at least 640 px wide.
+        rgb = image_msg_to_rgb(msg)
+        zoom = max(1, round(VIDEO_WIDTH_PX / rgb.shape[1]))
+        canvas = cv2.resize(
+            rgb, (rgb.shape[1] * zoom, rgb.shape[0] * zoom), interpolation=cv2.INTER_LINEAR
+        )
         with self._lock:
             lines = [
                 self.instruction,
                 f"step {self.steps}  mode {self.mode}  gripper {self.gripper:+.2f}",
-                "arm v "
+                "arm m/s "
                 + " ".join(f"{v:+.2f}" for v in self.arm[:3])
-                + "  w "
+                + "  rad/s "
                 + " ".join(f"{v:+.2f}" for v in self.arm[3:]),
-                "base " + " ".join(f"{v:+.2f}" for v in self.base),
+                "base m/s "
+                + " ".join(f"{v:+.2f}" for v in self.base[:2])
+                + f"  rad/s {self.base[2]:+.2f}",
             ]
-        zoom = max(canvas.shape[1] / 320, 1.0)
+        # White text on a darkened band: a black outline drawn thicker would drift (Hershey
+        # glyph advances grow with thickness).
+        band_px = 22 * len(lines) + 8
+        canvas[:band_px] = (canvas[:band_px] * 0.4).astype(np.uint8)
         for row, text in enumerate(lines):
-            origin = (4, int(12 * zoom) * (row + 1))
-            for color, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-                cv2.putText(
-                    canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.33 * zoom, color,
-                    thickness, cv2.LINE_AA,
-                )  # fmt: skip
+            cv2.putText(
+                canvas, text, (8, 22 * (row + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                (255, 255, 255), 1, cv2.LINE_AA,
+            )  # fmt: skip
         self._writer.append_data(canvas)
         with self._lock:
             self.frames += 1
@@ -214,6 +223,8 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
             if viewer is not None:
                 viewer.sync()
             time.sleep(0.05)
+        for node in (recorder, policy, driver):
+            executor.remove_node(node)
         executor.shutdown()
         spinner.join(5.0)
         driver.trigger_deactivate()  # the robot stops; physics is no longer stepped

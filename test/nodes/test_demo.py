@@ -44,5 +44,5 @@ def test_demo_runs_an_episode_and_writes_video_and_summary(start_process, tiny_b
     # A comprehension, not list(): the ffmpeg reader reports an infinite length.
     frames = [frame for frame in imageio.get_reader(str(out / "demo.mp4"))]
     assert len(frames) == summary["frames"] >= 3
-    assert frames[0].shape == (256, 320, 3)
+    assert frames[0].shape == (512, 640, 3)  # the 320x256 camera, enlarged for the text
     assert (out / "last_frame.png").stat().st_size > 0
