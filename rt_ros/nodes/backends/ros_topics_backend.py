@@ -79,6 +79,10 @@ class RosTopicsConfig:
     base_interface: str = "cmd_vel"
     base_joint_command_topic: str = "base_velocity_controller/commands"
     base_joints: tuple[str, ...] = rd.BASE_JOINTS
+    # Gripper as joint positions: 0 joints sends the closedness command itself.
+    gripper_joint_count: int = 0
+    gripper_open_position: float = 0.0
+    gripper_closed_position: float = 0.0
 
     def __post_init__(self) -> None:
         optional = {"ee_pose_topic", "arm_joint_command_topic", "robot_description_file"}
@@ -88,6 +92,9 @@ class RosTopicsConfig:
             if isinstance(field.default, bool):
                 if not isinstance(value, bool):
                     raise ConfigError(f"{name} must be true or false, got {value!r}")
+            elif isinstance(field.default, int):
+                if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                    raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
             elif isinstance(field.default, float):
                 if not (isinstance(value, float) and math.isfinite(value) and value >= 0.0):
                     raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -151,6 +158,10 @@ DESCRIPTIONS = {
     "velocities (odom axes, from the yaw joint state) on base_joint_command_topic",
     "base_joint_command_topic": "std_msgs/Float64MultiArray [vx, vy, wz] for base_joints",
     "base_joints": "the holonomic base's x, y and yaw joints",
+    "gripper_joint_count": "0: gripper_topic gets the closedness command (-1 open .. 1 closed); "
+    "n > 0: n joint positions between gripper_open_position and gripper_closed_position",
+    "gripper_open_position": "finger joint position at closedness -1 (m or rad)",
+    "gripper_closed_position": "finger joint position at closedness 1 (m or rad)",
 }
 
 
@@ -344,7 +355,15 @@ class RosTopicsBackend(RobotBackend):
         if base is not None:
             self._publish_base(base)
         if gripper is not None:
-            self._gripper_pub.publish(Float64MultiArray(data=[float(gripper)]))
+            self._gripper_pub.publish(Float64MultiArray(data=self._gripper_values(gripper)))
+
+    def _gripper_values(self, closedness: float) -> list[float]:
+        config = self._config
+        if config.gripper_joint_count == 0:
+            return [float(closedness)]
+        fraction = (min(max(closedness, -1.0), 1.0) + 1.0) / 2.0
+        open_, closed = config.gripper_open_position, config.gripper_closed_position
+        return [open_ + fraction * (closed - open_)] * config.gripper_joint_count
 
     def stop(self) -> None:
         if self._node is None:
