@@ -8,6 +8,7 @@ controller's Float64MultiArray out) and checks the joint velocities against the 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ pytest.importorskip("pinocchio", reason="the joint interfaces need pinocchio (`p
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray
 
 from rt_ros.nodes.arm_kinematics import ArmKinematics
 from rt_ros.sim import robot_description as rd
@@ -130,3 +131,61 @@ def test_no_joint_state_means_no_motion(driver, ros_node):
     assert "no joint state" in diagnostics(found.msg)["hold_reason"]
     assert all(not any(r.msg.data) for r in commands.received())
     driver.wait_for_output(r"arm command held: no joint state")
+
+
+def test_gazebo_parameters_drive_position_base_and_gripper_controllers(start_node, ros_node):
+    """config/gazebo.yaml (holonomic base and finger positions) with arm_interface
+    joint_position: positions integrate the joint velocities from the measured posture, the
+    base twist is turned into odom axes by the measured yaw, closedness becomes finger
+    positions."""
+    from rt_ros.nodes.qos import SENSOR_QOS
+
+    gazebo_params = str(Path(__file__).resolve().parents[2] / "config" / "gazebo.yaml")
+    driver = start_node(
+        "driver_node",
+        params_file="driver.yaml",
+        overrides={"ros_topics.arm_interface": "joint_position"},
+        ros_args=["--params-file", gazebo_params],
+    )
+    driver.wait_for_output(r"\] \[driver_node\]: active", timeout_s=20.0)
+    ros = ros_node
+    states = ros.publisher(JointState, "/joint_states", SENSOR_QOS)
+    arm = ros.publisher(TwistStamped, "cmd/arm")
+    base = ros.publisher(TwistStamped, "cmd/base")
+    gripper = ros.publisher(Float64, "cmd/gripper")
+    positions = ros.subscribe(Float64MultiArray, "arm_position_controller/commands")
+    base_out = ros.subscribe(Float64MultiArray, "base_velocity_controller/commands")
+    fingers = ros.subscribe(Float64MultiArray, "gripper_controller/commands")
+    for publisher in (states, arm, base, gripper):
+        ros.wait_for_subscribers(publisher)
+    for inbox in (positions, base_out, fingers):
+        ros.wait_for_publishers(inbox)
+    yaw = np.pi / 2
+
+    def robot_state() -> JointState:
+        msg = joint_state(ros, HOME_Q)
+        msg.name += list(rd.BASE_JOINTS)
+        msg.position = [*msg.position, 1.0, 2.0, yaw]
+        return msg
+
+    kinematics = ArmKinematics(rd.robot_urdf(), rd.ARM_JOINTS, rd.BASE_LINK, "end_effector")
+    direction = kinematics.twist_to_joint_velocities(HOME_Q, TWIST, DT_S)
+    with (
+        ros.repeat(states, robot_state, 50.0),
+        ros.repeat(arm, lambda: arm_twist(ros, TWIST), 20.0),
+        ros.repeat(base, lambda: arm_twist(ros, (0.2, 0.0, 0.0, 0.0, 0.0, 0.0)), 20.0),
+    ):
+        gripper.publish(Float64(data=1.0))
+        # The integrated positions leave HOME_Q along qdot (the posture is measured, held still).
+        moved = positions.wait_for(
+            lambda m: (np.asarray(m.data) - HOME_Q) @ direction > 5 * DT_S * direction @ direction
+        )
+        turned = base_out.wait_for(lambda m: m.data[1] >= 0.2 - 1e-9)
+        closed = fingers.wait_for(lambda m: len(m.data) == 2)
+    step = np.asarray(moved.msg.data) - HOME_Q
+    cosine = step @ direction / (np.linalg.norm(step) * np.linalg.norm(direction))
+    assert cosine > 0.999
+    # Forward in base_link at yaw pi/2 is +y in odom.
+    np.testing.assert_allclose(turned.msg.data, [0.0, 0.2, 0.0], atol=1e-9)
+    assert list(closed.msg.data) == [0.0, 0.0]  # closedness 1: fingers closed
+    assert driver.stop() == 0, driver.output

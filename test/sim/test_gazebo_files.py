@@ -202,7 +202,8 @@ def test_driver_publishes_to_the_controllers(gazebo_driver: dict, controllers: d
     topics = gazebo_driver["ros_topics"]
     assert gazebo_driver["backend"] == "ros_topics"
     assert topics["arm_interface"] == "joint_velocity"
-    assert topics["arm_joint_command_topic"] == "arm_velocity_controller/commands"
+    # Empty: the interface's own controller (checked in the test below).
+    assert topics["arm_joint_command_topic"] == ""
     assert topics["arm_joints"] == controller_joints(controllers, "arm_velocity_controller")
     assert topics["base_interface"] == "joint_velocity"
     assert topics["base_joint_command_topic"] == "base_velocity_controller/commands"
@@ -225,6 +226,8 @@ def test_backend_default_topics_name_declared_controllers(controllers: dict):
     from rt_ros.nodes.backends.ros_topics_backend import DEFAULT_ARM_JOINT_TOPICS, RosTopicsConfig
 
     declared = controllers["controller_manager"]["ros__parameters"]
+    assert DEFAULT_ARM_JOINT_TOPICS["joint_velocity"] == "arm_velocity_controller/commands"
+    assert DEFAULT_ARM_JOINT_TOPICS["joint_position"] == "arm_position_controller/commands"
     for topic in (*DEFAULT_ARM_JOINT_TOPICS.values(), RosTopicsConfig().base_joint_command_topic):
         controller, _, suffix = topic.partition("/")
         assert suffix == "commands"
