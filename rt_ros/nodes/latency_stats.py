@@ -21,9 +21,24 @@ class LatencyWindow:
 
     def percentile(self, q: float) -> float:
         """The q-th percentile in ms; NaN while empty."""
-        if not self._samples:
+        return self.copy().percentile(q)
+
+    def copy(self) -> Samples:
+        """The current samples, detached: percentiles of a copy need no lock on the window."""
+        return Samples(np.fromiter(self._samples, float, len(self._samples)))
+
+
+class Samples:
+    """A fixed set of latency samples (ms)."""
+
+    def __init__(self, values_ms: np.ndarray) -> None:
+        self.values_ms = values_ms
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile in ms; NaN when there are no samples."""
+        if self.values_ms.size == 0:
             return float("nan")
-        return float(np.percentile(np.fromiter(self._samples, float), q))
+        return float(np.percentile(self.values_ms, q))
 
 
 class TickClock:

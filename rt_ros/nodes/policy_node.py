@@ -495,13 +495,11 @@ class PolicyNode(Node):
     # --- diagnostics -------------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        with self._lock:
+        with self._lock:  # copies only: the control tick must not wait for percentiles
             counts = dict(self._counts)
-            latency = {
-                stage: (window.percentile(50), window.percentile(99))
-                for stage, window in self._latency.items()
-            }
+            samples = {stage: window.copy() for stage, window in self._latency.items()}
             waiting_for_camera = self._newest is None
+        latency = {stage: (s.percentile(50), s.percentile(99)) for stage, s in samples.items()}
         status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id="rt_ros")
         status.level, status.message = DiagnosticStatus.OK, self.state.value
         if self.state is PolicyState.RUNNING and waiting_for_camera:
