@@ -76,6 +76,7 @@ class RosTopicsConfig:
     joint_state_timeout_s: float = 0.5
     max_damping: float = 0.05
     posture_gain_per_s: float = 0.0
+    position_lead_limit: float = 0.1
     base_interface: str = "cmd_vel"
     base_joint_command_topic: str = "base_velocity_controller/commands"
     base_joints: tuple[str, ...] = rd.BASE_JOINTS
@@ -154,6 +155,8 @@ DESCRIPTIONS = {
     "joint_state_timeout_s": "joint states older than this stop joint-level motion",
     "max_damping": "damped least squares damping at a singularity",
     "posture_gain_per_s": "nullspace pull towards the zero posture (1/s); 0: off",
+    "position_lead_limit": "joint_position: commanded positions stay within this of the "
+    "measured ones (rad or m), so that a blocked joint does not wind up",
     "base_interface": "cmd_vel: the base twist on base_topic; joint_velocity: x, y, yaw joint "
     "velocities (odom axes, from the yaw joint state) on base_joint_command_topic",
     "base_joint_command_topic": "std_msgs/Float64MultiArray [vx, vy, wz] for base_joints",
@@ -334,7 +337,11 @@ class RosTopicsBackend(RobotBackend):
         if stale:
             self._hold_reason = f"joint states older than {timeout_s:g} s for {stale}"
             return None
-        return np.array([self._positions[name] for name in names])
+        q = np.array([self._positions[name] for name in names])
+        if not np.all(np.isfinite(q)):
+            self._hold_reason = f"non-finite joint positions for {list(names)}"
+            return None
+        return q
 
     def read_state(self) -> RobotState:
         return self._state
@@ -406,10 +413,10 @@ class RosTopicsBackend(RobotBackend):
                     return  # nothing known to hold: the position controller holds by itself
                 self._arm_q_command = q
             if qdot is not None:
+                lead = self._config.position_lead_limit
+                target = np.clip(self._arm_q_command + qdot * self._dt_s, q - lead, q + lead)
                 self._arm_q_command = np.clip(
-                    self._arm_q_command + qdot * self._dt_s,
-                    self._kinematics.lower,
-                    self._kinematics.upper,
+                    target, self._kinematics.lower, self._kinematics.upper
                 )
             values = self._arm_q_command
         self._arm_pub.publish(Float64MultiArray(data=[float(v) for v in values]))
