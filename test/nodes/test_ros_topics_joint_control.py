@@ -189,3 +189,22 @@ def test_gazebo_parameters_drive_position_base_and_gripper_controllers(start_nod
     np.testing.assert_allclose(turned.msg.data, [0.0, 0.2, 0.0], atol=1e-9)
     assert list(closed.msg.data) == [0.0, 0.0]  # closedness 1: fingers closed
     assert driver.stop() == 0, driver.output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"ros_topics.arm_interface": "joint_torque"}, "ros_topics.arm_interface must be one of"),
+        (
+            {
+                "ros_topics.arm_interface": "joint_velocity",
+                "ros_topics.robot_description_file": "/nonexistent/robot.urdf",
+            },
+            "ros_topics.robot_description_file '/nonexistent/robot.urdf' does not exist",
+        ),
+    ],
+)
+def test_bad_joint_interface_parameters_are_named(start_node, overrides, message):
+    driver = start_node("driver_node", params_file="driver.yaml", overrides=overrides)
+    assert driver.wait() == 1
+    assert message in driver.output

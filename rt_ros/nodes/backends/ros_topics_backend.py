@@ -238,7 +238,9 @@ class RosTopicsBackend(RobotBackend):
             self._dt_s = 1.0 / float(node.get_parameter("update_rate_hz").value)
         if config.uses_arm_kinematics:
             self._kinematics = self._load_kinematics(config)
-            self._arm_pub = self._publisher(Float64MultiArray, "arm_joint_topic")
+            self._arm_pub = self._publisher(
+                Float64MultiArray, "arm_joint_command_topic", config.arm_joint_topic
+            )
         else:
             self._arm_pub = self._publisher(TwistStamped, "arm_topic")
         if config.base_interface == "joint_velocity":
@@ -278,10 +280,11 @@ class RosTopicsBackend(RobotBackend):
                 f"{PREFIX}robot_description_file {config.robot_description_file!r}: {err}"
             ) from err
 
-    def _publisher(self, msg_type: type, field: str) -> Publisher:
+    def _publisher(self, msg_type: type, field: str, topic: str | None = None) -> Publisher:
+        """A command publisher on parameter `field`'s topic (or `topic`, which it stands for)."""
         try:
             publisher = self._node.create_publisher(
-                msg_type, getattr(self._config, field), COMMAND_QOS
+                msg_type, topic or getattr(self._config, field), COMMAND_QOS
             )
         except NameValidationException as err:
             raise ConfigError(f"{PREFIX}{field} is not a valid topic name: {err}") from err
