@@ -8,6 +8,8 @@ controller's Float64MultiArray out) and checks the joint velocities against the 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +210,15 @@ def test_bad_joint_interface_parameters_are_named(start_node, overrides, message
     driver = start_node("driver_node", params_file="driver.yaml", overrides=overrides)
     assert driver.wait() == 1
     assert message in driver.output
+
+
+def test_backend_imports_neither_mujoco_nor_pinocchio():
+    """A robot on servo_twist needs neither; pinocchio loads only for a joint interface."""
+    code = (
+        "import sys, rt_ros.nodes.backends.ros_topics_backend; "
+        "print(sorted({'mujoco', 'pinocchio', 'torch'} & sys.modules.keys()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
