@@ -254,3 +254,36 @@ def test_missing_bundle_exits_with_a_clear_error(start_node, tmp_path):
     )
     assert process.wait(30.0) == 2
     assert "manifest is missing" in process.output
+
+
+def test_compressed_frames_and_the_debug_image(start_policy, harness):
+    """JPEG frames on the optional CompressedImage topic drive the policy; the debug image
+    carries the frame's stamp."""
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    start_policy(
+        image_topic="camera/unused",
+        compressed_image_topic="camera/image_raw/compressed",
+        publish_debug_image=True,
+    )
+    ros = harness.ros
+    compressed = ros.publisher(CompressedImage, "camera/image_raw/compressed", SENSOR_QOS)
+    debug = ros.subscribe(Image, "policy/debug_image", SENSOR_QOS)
+    ros.wait_for_subscribers(compressed)
+    ros.wait_for_subscribers(harness.instruction)
+    ok, jpeg = cv2.imencode(
+        ".jpg", np.random.default_rng(1).integers(0, 256, (120, 160, 3), np.uint8)
+    )
+    assert ok
+
+    def frame() -> CompressedImage:
+        msg = CompressedImage(format="jpeg", data=jpeg.tobytes())
+        msg.header.stamp = ros.stamp()
+        return msg
+
+    harness.say("pick coke can")
+    with ros.repeat(compressed, frame, CAMERA_RATE_HZ):
+        command = harness.arm.wait_for(lambda m: True, timeout_s=10.0).msg
+        picture = debug.wait_for(lambda m: m.header.stamp == command.header.stamp, 5.0).msg
+    assert (picture.width, picture.height, picture.encoding) == (160, 120, "rgb8")
