@@ -40,6 +40,8 @@ setup(
         *_share("config"),
         *_share("launch"),
         *_share("urdf"),
+        *_share("worlds"),
+        *_share("rviz"),
         # Bundles exported into models/ before the build (scripts/quickstart.sh makes rt1-tiny).
         *_share("models"),
     ],

@@ -230,9 +230,23 @@ def test_bad_input_is_counted_and_never_crashes(start_policy, harness):
         bad_image(width=9000, height=1),  # oversized
         bad_image(step=4),  # rows shorter than width x channels
     ]
-    for msg in bad_images:
+    sent = iter(range(10**6))
+
+    def next_bad_image() -> Image:
+        msg = bad_images[next(sent) % len(bad_images)]
         msg.header.stamp = harness.ros.stamp()
-        harness.camera.publish(msg)
+        return msg
+
+    # Sensor QoS is best effort: repeat until the node has counted every kind of bad frame.
+    with harness.ros.repeat(harness.camera, next_bad_image, CAMERA_RATE_HZ):
+        harness.diagnostics.wait_for(
+            lambda m: any(
+                kv.key == "frames_rejected" and int(kv.value) >= 2 * len(bad_images)
+                for status in m.status
+                for kv in status.values
+            ),
+            timeout_s=15.0,
+        )
     # The instruction topic keeps only the newest message (latched), so say one at a time.
     harness.say("")
     process.wait_for_output(r"rejected instruction: empty")
