@@ -1,7 +1,8 @@
 """rt_ros in simulation: the policy node and the driver node on the embedded MuJoCo `sim` backend.
 
-Same arguments as robot.launch.py, plus sim_params_file: a YAML file with a driver_node:
-ros__parameters: section for the sim backend, applied after driver_params_file.
+Same arguments as robot.launch.py, plus sim_params_file: driver parameters for the sim backend
+(default: the package's config/sim.yaml: task, seed, camera, holonomic base limits), applied after
+driver_params_file.
 
     ros2 launch rt_ros sim.launch.py model_path:=/path/to/bundle
     ros2 launch rt_ros sim.launch.py --show-args
@@ -9,6 +10,8 @@ ros__parameters: section for the sim backend, applied after driver_params_file.
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.launch_description import LaunchDescription
+from launch.substitutions import PathJoinSubstitution
+from launch_ros.substitutions import FindPackageShare
 
 from rt_ros.launch_helpers import declare_arguments, rt_ros_nodes
 
@@ -19,9 +22,11 @@ def generate_launch_description() -> LaunchDescription:
             *declare_arguments(),
             DeclareLaunchArgument(
                 "sim_params_file",
-                default_value="",
-                description="Driver parameters for the sim backend (YAML with a driver_node: "
-                "ros__parameters: section), applied after driver_params_file. Empty: none.",
+                default_value=PathJoinSubstitution(
+                    [FindPackageShare("rt_ros"), "config", "sim.yaml"]
+                ),
+                description="Driver parameters for the sim backend (task, seed, camera, base "
+                "limits), applied after driver_params_file. Empty: none.",
             ),
             OpaqueFunction(
                 function=rt_ros_nodes,

@@ -87,7 +87,9 @@ def always_arm_params_file(folder: Path) -> Path:
     space_path.write_text(yaml.safe_dump(space, sort_keys=False))
     share = Path(get_package_share_directory("rt_ros"))
     params = yaml.safe_load((share / "config" / "policy.yaml").read_text())
-    params["policy_node"]["ros__parameters"]["action_space"] = str(space_path)
+    # The shipped file keys its section `/**/policy_node` (any namespace).
+    section = next(value for key, value in params.items() if key.endswith("policy_node"))
+    section["ros__parameters"]["action_space"] = str(space_path)
     params_path = folder / "policy.yaml"
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     return params_path
