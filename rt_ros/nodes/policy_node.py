@@ -494,12 +494,17 @@ class PolicyNode(Node):
 
     # --- diagnostics -------------------------------------------------------------------------
 
-    def _publish_diagnostics(self) -> None:
+    def latency_ms(self) -> dict[str, tuple[float, float]]:
+        """(p50, p99) in ms of each stage over the latency window; NaN before the first step."""
         with self._lock:  # copies only: the control tick must not wait for percentiles
-            counts = dict(self._counts)
             samples = {stage: window.copy() for stage, window in self._latency.items()}
+        return {stage: (s.percentile(50), s.percentile(99)) for stage, s in samples.items()}
+
+    def _publish_diagnostics(self) -> None:
+        latency = self.latency_ms()
+        with self._lock:
+            counts = dict(self._counts)
             waiting_for_camera = self._newest is None
-        latency = {stage: (s.percentile(50), s.percentile(99)) for stage, s in samples.items()}
         status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id="rt_ros")
         status.level, status.message = DiagnosticStatus.OK, self.state.value
         if self.state is PolicyState.RUNNING and waiting_for_camera:

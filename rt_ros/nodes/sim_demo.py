@@ -20,7 +20,6 @@ import cv2
 import imageio.v2 as imageio
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -30,7 +29,7 @@ from std_msgs.msg import Float64, String
 from rt_ros.nodes.driver_node import DriverNode
 from rt_ros.nodes.image_conversion import image_msg_to_rgb
 from rt_ros.nodes.policy_node import PolicyNode
-from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
+from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 from rt_ros.paths import config_dir
 
 VIDEO_WIDTH_PX = 640
@@ -84,7 +83,6 @@ class _Recorder(Node):
         self.arm = np.zeros(6)
         self.base = np.zeros(3)
         self.gripper = float("nan")
-        self.policy_status: dict[str, str] = {}
         self.frames = 0
         self.last_frame: np.ndarray | None = None
         self._writer = imageio.get_writer(
@@ -96,7 +94,6 @@ class _Recorder(Node):
         self.create_subscription(TwistStamped, "cmd/base", self._on_base, COMMAND_QOS)
         self.create_subscription(Float64, "cmd/gripper", self._on_gripper, COMMAND_QOS)
         self.create_subscription(String, "cmd/mode", self._on_mode, COMMAND_QOS)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_status, STATUS_QOS)
 
     def say_instruction(self) -> None:
         self._say.publish(String(data=self.instruction))
@@ -122,12 +119,6 @@ class _Recorder(Node):
             self.mode = msg.data
             self.steps += 1
             self.terminated = self.terminated or msg.data == "terminate"
-
-    def _on_status(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name.endswith(": policy"):
-                with self._lock:
-                    self.policy_status = {kv.key: kv.value for kv in status.values}
 
     def _on_frame(self, msg: Image) -> None:
         # Text needs pixels: the video is the camera frame enlarged to at least 640 px wide.
@@ -164,10 +155,6 @@ class _Recorder(Node):
 
     def close(self) -> None:
         self._writer.close()
-
-
-def _float(status: dict[str, str], key: str) -> float:
-    return float(status.get(key, "nan"))
 
 
 def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
@@ -235,7 +222,7 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
                 str(settings.out_dir / "last_frame.png"),
                 cv2.cvtColor(recorder.last_frame, cv2.COLOR_RGB2BGR),
             )
-        status = recorder.policy_status
+        latency = policy.latency_ms()
         summary = DemoSummary(
             task=settings.task,
             seed=settings.seed,
@@ -244,9 +231,9 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
             steps=min(recorder.steps, max_steps),
             terminated_by_policy=recorder.terminated,
             untrained_model=untrained,
-            image_to_command_ms_p50=_float(status, "image_to_command_ms_p50"),
-            image_to_command_ms_p99=_float(status, "image_to_command_ms_p99"),
-            policy_step_ms_p50=_float(status, "policy_step_ms_p50"),
+            image_to_command_ms_p50=round(latency["image_to_command"][0], 2),
+            image_to_command_ms_p99=round(latency["image_to_command"][1], 2),
+            policy_step_ms_p50=round(latency["policy_step"][0], 2),
             video=str(video_path),
             frames=recorder.frames,
             wall_time_s=round(time.monotonic() - started, 2),
