@@ -194,7 +194,13 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
         executor = MultiThreadedExecutor(num_threads=3)
         for node in (driver, policy, recorder):
             executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
+        stop_spinning = threading.Event()
+
+        def spin() -> None:
+            while not stop_spinning.is_set():
+                executor.spin_once(timeout_sec=0.05)
+
+        spinner = threading.Thread(target=spin, daemon=True)
         spinner.start()
         viewer = _open_viewer(backend) if settings.viewer else None
         started = time.monotonic()
@@ -210,10 +216,10 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
             if viewer is not None:
                 viewer.sync()
             time.sleep(0.05)
-        for node in (recorder, policy, driver):
-            executor.remove_node(node)
-        executor.shutdown()
+        # Stop dispatching, let callbacks in flight finish, then take the nodes out.
+        stop_spinning.set()
         spinner.join(5.0)
+        executor.shutdown()
         driver.trigger_deactivate()  # the robot stops; physics is no longer stepped
         success = bool(backend.task.success(backend.world))
         recorder.close()
