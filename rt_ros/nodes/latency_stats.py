@@ -42,18 +42,27 @@ class Samples:
 
 
 class TickClock:
-    """Achieved rate and missed ticks of a periodic timer, from the start times of its ticks."""
+    """Achieved rate and missed ticks of a periodic timer, from the start times of its ticks.
+
+    ROS timers keep their phase: tick k is due at t0 + k * period, and a callback that runs late
+    does not move later ticks. So the index of each tick is round((t - t0) / period), and a missed
+    tick is an index that never ran; a late tick is not a missed one.
+    """
 
     def __init__(self, period_s: float, window: int = 50) -> None:
         self.period_s = period_s
         self.missed_ticks = 0
+        self._first_s: float | None = None
+        self._count = 0
         self._starts_s: deque[float] = deque(maxlen=window)
 
     def tick(self, now_s: float) -> None:
-        """Record a tick start; a gap of k periods (rounded) counts k - 1 missed ticks."""
-        if self._starts_s:
-            periods = round((now_s - self._starts_s[-1]) / self.period_s)
-            self.missed_ticks += max(0, periods - 1)
+        """Record the start of a tick."""
+        if self._first_s is None:
+            self._first_s = now_s
+        self._count += 1
+        index = round((now_s - self._first_s) / self.period_s)
+        self.missed_ticks = max(self.missed_ticks, index + 1 - self._count)
         self._starts_s.append(now_s)
 
     @property

@@ -23,7 +23,15 @@ def test_rate_and_missed_ticks():
         clock.tick(k * 0.1)
     assert clock.rate_hz == pytest.approx(10.0)
     assert clock.missed_ticks == 0
-    clock.tick(1.0 + 0.3)  # two ticks skipped
+    clock.tick(1.3)  # ticks 11 and 12 never ran
     assert clock.missed_ticks == 2
-    clock.tick(1.3 + 0.14)  # late but not a whole period: not a miss
+    clock.tick(1.44)  # tick 14, 0.04 s late: late, not missed
     assert clock.missed_ticks == 2
+
+
+def test_a_late_tick_is_not_a_missed_one():
+    clock = TickClock(period_s=0.05)
+    clock.tick(0.0)
+    clock.tick(0.074)  # tick 1, 24 ms late
+    clock.tick(0.100)  # tick 2 on time: the timer kept its phase
+    assert clock.missed_ticks == 0
