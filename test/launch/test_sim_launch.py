@@ -3,8 +3,7 @@
 and camera frames go in; policy commands on cmd/arm and the driver's commanded arm twist
 (driver/commanded/arm) come out; both nodes exit 0 when the launch is shut down.
 
-Skipped, with the registry's reason, while the sim backend is not registered in
-rt_ros.nodes.backends. Needs a ROS 2 install with launch_testing and launch_ros, and rt_ros built
+Needs a ROS 2 install with launch_testing and launch_ros, and rt_ros built
 into it: `colcon test --packages-select rt_ros`, or `launch_test test/launch/test_sim_launch.py`.
 The bundle: the folder in RT_ROS_TEST_BUNDLE, else one exported here (needs torch, ~30 s).
 """
@@ -43,11 +42,9 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
-from rt_ros.nodes.backends import backend_class, backend_names  # noqa: E402
 from rt_ros.nodes.image_conversion import rgb_to_image_msg  # noqa: E402
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS  # noqa: E402
 from rt_ros.runtime.action_space import load_action_space  # noqa: E402
-from rt_ros.runtime.errors import ConfigError  # noqa: E402
 
 # This file's own ROS domain (215-229; test_robot_launch.py uses 200-214), loopback only.
 DOMAIN_ID = 215 + os.getpid() % 15
@@ -55,17 +52,6 @@ CONTROL_RATE_HZ = 10.0
 CAMERA_RATE_HZ = 15.0
 STARTUP_TIMEOUT_S = 90.0
 COMMAND_TIMEOUT_S = 30.0
-
-
-def sim_unavailable() -> str | None:
-    """Why the driver cannot select backend `sim` yet, or None once it is registered."""
-    if "sim" in backend_names():
-        return None
-    try:
-        backend_class("sim")
-    except ConfigError as error:
-        return f"the sim backend is not registered: {error}"
-    return None
 
 
 def bundle_unavailable() -> str | None:
@@ -77,7 +63,7 @@ def bundle_unavailable() -> str | None:
     )
 
 
-SKIP_REASON = sim_unavailable() or bundle_unavailable()
+SKIP_REASON = bundle_unavailable()
 
 
 def model_bundle() -> Path:
