@@ -10,17 +10,13 @@ The bundle: the folder in RT_ROS_TEST_BUNDLE, else one exported here (needs torc
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import tempfile
-import time
+import sys
 import unittest
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 REASON = (
     "launch tests need a ROS 2 install with launch_testing and launch_ros "
@@ -31,83 +27,44 @@ pytest.importorskip("launch_ros", reason=REASON)
 
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
-import rclpy  # noqa: E402
-from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description import LaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from rt_ros.nodes.image_conversion import rgb_to_image_msg  # noqa: E402
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS  # noqa: E402
-from rt_ros.runtime.action_space import load_action_space  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_test loads files by path
+from launch_test_support import (  # noqa: E402
+    BUNDLE_REASON,
+    STARTUP_TIMEOUT_S,
+    LaunchTestNodeMixin,
+    always_arm_params_file,
+    model_bundle,
+    share_dir,
+    twist_is_zero,
+)
 
 # This file's own ROS domain (215-229; test_robot_launch.py uses 200-214), loopback only.
 DOMAIN_ID = 215 + os.getpid() % 15
 CONTROL_RATE_HZ = 10.0
 CAMERA_RATE_HZ = 15.0
-STARTUP_TIMEOUT_S = 90.0
 COMMAND_TIMEOUT_S = 30.0
 
 
-def bundle_unavailable() -> str | None:
-    if os.environ.get("RT_ROS_TEST_BUNDLE") or importlib.util.find_spec("torch"):
-        return None
-    return (
-        "no model bundle: set RT_ROS_TEST_BUNDLE to an exported bundle folder, or install "
-        "torch (the train extra) to export one"
-    )
-
-
-SKIP_REASON = bundle_unavailable()
-
-
-def model_bundle() -> Path:
-    """RT_ROS_TEST_BUNDLE, or a seeded rt1-tiny bundle exported now and remembered there."""
-    if folder := os.environ.get("RT_ROS_TEST_BUNDLE"):
-        return Path(folder)
-    from rt_ros.model.export import export_bundle
-
-    folder = Path(tempfile.mkdtemp(prefix="rt_ros_launch_test_bundle_"))
-    export_bundle(folder, "rt1-tiny", seed=0)
-    os.environ["RT_ROS_TEST_BUNDLE"] = str(folder)
-    return folder
-
-
-def always_arm_params_file(folder: Path) -> Path:
-    """config/policy.yaml with an action space whose mode can only be `arm`: the untrained
-    model's arm commands then reach the driver instead of being zeroed by base/terminate."""
-    space = load_action_space("rt1_everyday_robots").to_dict()
-    space["name"] = "rt1_always_arm"
-    for dimension in space["dimensions"]:
-        if dimension.get("role") == "mode":
-            dimension["values"], dimension["labels"] = [dimension["values"][0]], ["arm"]
-    space_path = folder / "always_arm.yaml"
-    space_path.write_text(yaml.safe_dump(space, sort_keys=False))
-    share = Path(get_package_share_directory("rt_ros"))
-    params = yaml.safe_load((share / "config" / "policy.yaml").read_text())
-    # The shipped file keys its section `/**/policy_node` (any namespace).
-    section = next(value for key, value in params.items() if key.endswith("policy_node"))
-    section["ros__parameters"]["action_space"] = str(space_path)
-    params_path = folder / "policy.yaml"
-    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return params_path
-
-
-@pytest.mark.skipif(SKIP_REASON is not None, reason=str(SKIP_REASON))
+@pytest.mark.skipif(BUNDLE_REASON is not None, reason=str(BUNDLE_REASON))
 @pytest.mark.rostest
 def generate_test_description() -> LaunchDescription:
-    if SKIP_REASON is not None:
-        raise unittest.SkipTest(SKIP_REASON)
+    if BUNDLE_REASON is not None:
+        raise unittest.SkipTest(BUNDLE_REASON)
     os.environ.update(ROS_DOMAIN_ID=str(DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    launch_file = Path(get_package_share_directory("rt_ros")) / "launch" / "sim.launch.py"
+    launch_file = share_dir() / "launch" / "sim.launch.py"
     arguments = {
         "model_path": str(model_bundle()),
-        "policy_params_file": str(always_arm_params_file(Path(tempfile.mkdtemp()))),
+        "policy_params_file": str(always_arm_params_file()),
         "control_rate_hz": str(CONTROL_RATE_HZ),
         "providers": "cpu",
     }
@@ -122,34 +79,11 @@ def generate_test_description() -> LaunchDescription:
     )
 
 
-def twist_is_zero(msg: TwistStamped) -> bool:
-    t = msg.twist
-    return not any((t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z))
-
-
-class TestSimLaunch(unittest.TestCase):
+class TestSimLaunch(LaunchTestNodeMixin, unittest.TestCase):
     """A test node plays camera and operator; the sim backend plays the robot."""
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.context = Context()
-        rclpy.init(context=cls.context, domain_id=DOMAIN_ID)
-        cls.node = rclpy.create_node("test_sim_launch", context=cls.context)
-        cls.executor = SingleThreadedExecutor(context=cls.context)
-        cls.executor.add_node(cls.node)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.executor.shutdown()
-        cls.node.destroy_node()
-        rclpy.try_shutdown(context=cls.context)
-
-    def spin_until(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {what} within {timeout_s} s")
-            self.executor.spin_once(timeout_sec=0.05)
+    NODE_NAME = "test_sim_launch"
+    DOMAIN_ID = DOMAIN_ID
 
     def test_both_nodes_come_up_on_the_sim_backend(self, proc_output) -> None:
         proc_output.assertWaitFor(
