@@ -540,7 +540,9 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
         rclpy.try_shutdown()
         return 2
-    executor = MultiThreadedExecutor(num_threads=2)
+    # Intake, the control tick and the executor's own dispatch each get a thread: with two, a
+    # control tick was occasionally skipped at 20 Hz on two CPU cores (see README, bench-node).
+    executor = MultiThreadedExecutor(num_threads=3)
     executor.add_node(node)
     try:
         executor.spin()
