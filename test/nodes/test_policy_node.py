@@ -134,8 +134,12 @@ def test_commands_arrive_at_the_control_rate_with_the_frame_stamp(start_policy, 
     stamps = [seconds(item.msg.header.stamp) for item in commands]
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == len(stamps)
-    # 3 s at 5 Hz: about 15 commands (generous bounds: this is behaviour, not a benchmark).
-    assert 9 <= len(commands) <= 18
+    # The control timer ticks at 5 Hz whatever the camera rate (20 Hz here)...
+    status = harness.latest_status(start=len(harness.diagnostics))
+    assert 4.0 <= float(status["achieved_rate_hz"]) <= 6.0
+    # ...and a command goes out per tick that found a new frame: never more than the ticks in
+    # 3 s (about 15), and most of them (a loaded machine may deliver a tick's frame late).
+    assert 6 <= len(commands) <= 18
     assert process.returncode is None
 
 
