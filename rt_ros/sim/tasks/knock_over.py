@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from rt_ros.sim.objects import CANS, OBJECTS
-from rt_ros.sim.tasks.base import Task, choose
-from rt_ros.sim.tasks.layout import LayoutConfig, add_distractors, new_layout, random_yaw
+from rt_ros.sim.objects import CANS
+from rt_ros.sim.tasks.base import Task
+from rt_ros.sim.tasks.layout import LayoutConfig, lay_out_one_target
 
 if TYPE_CHECKING:
     from rt_ros.sim.world import SimWorld
@@ -36,12 +36,8 @@ class KnockOverTask(Task):
 
     @classmethod
     def sample(cls, rng: np.random.Generator, world: SimWorld) -> KnockOverTask:
-        target = choose(rng, CANS)
-        layout = new_layout(rng, world, cls.layout)
-        world.place_on_counter(target, layout.place(target, rng), random_yaw(rng))
-        add_distractors(rng, world, layout, exclude=[target])
-        words = choose(rng, OBJECTS[target].words)
-        return cls(instruction=choose(rng, cls.templates).format(object=words), target=target)
+        target, instruction = lay_out_one_target(rng, world, cls.layout, CANS, cls.templates)
+        return cls(instruction=instruction, target=target)
 
     def success(self, world: SimWorld) -> bool:
         return world.object_tilt_rad(self.target) > self.fallen_tilt_rad

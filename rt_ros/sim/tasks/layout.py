@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rt_ros.sim.objects import OBJECTS
+from rt_ros.sim.tasks.base import choose
 
 if TYPE_CHECKING:
     from rt_ros.sim.world import SimWorld
@@ -135,3 +136,20 @@ def add_distractors(
             continue  # a crowded counter simply gets fewer distractors
         world.place_on_counter(name, xy, random_yaw(rng))
     return [name for name in chosen if name in layout.placed]
+
+
+def lay_out_one_target(
+    rng: np.random.Generator,
+    world: SimWorld,
+    config: LayoutConfig,
+    candidates: Sequence[str],
+    templates: Sequence[str],
+) -> tuple[str, str]:
+    """Choose a target among `candidates`, place it and distractors on the counter, and word an
+    instruction from `templates` ({object}); returns (target, instruction)."""
+    target = choose(rng, candidates)
+    layout = new_layout(rng, world, config)
+    world.place_on_counter(target, layout.place(target, rng), random_yaw(rng))
+    add_distractors(rng, world, layout, exclude=[target])
+    words = choose(rng, OBJECTS[target].words)
+    return target, choose(rng, templates).format(object=words)
