@@ -3,10 +3,19 @@
 Continuous dimensions use RT-1's formulas (reference/RT1.md, "Action tokenization"):
     token = int((clip(a, lo, hi) - lo) / (hi - lo) * (bins - 1))
     a     = token / (bins - 1) * (hi - lo) + lo
-The floor loses up to one bin width: decode(encode(a)) lies in (a - w, a], w = (hi-lo)/(bins-1).
-`rounding="nearest"` picks the closest bin instead (error at most half a bin, no bias): use it to
-make training targets for our own models; keep the default "floor" to match RT-1's released data.
-The decoder is RT-1's formula either way. A discrete dimension's token is its value.
+How they are evaluated is the profile's `arithmetic` convention:
+- "float32" (the RT-1 profiles): as the reference tokenizer does, with float32 bounds and float32
+  intermediates, truncated. value -> token equals the reference bit for bit for every float32
+  value (a float64 value is rounded to float32 first, as the reference's float32 specs do), and
+  token -> value equals its detokenizer. The reference does NOT round-trip every bin: for about
+  one token in five, detokenize then tokenize gives the token below (float32 rounding puts the
+  bin value just under its edge): 63 of 256 bins on [-1, 1], 39 on [-pi/2, pi/2]. Exactness, not
+  round trip, is the promise.
+- "float64": exact-arithmetic floor, the largest token whose decoded value is <= the value, so
+  token -> value -> token is the identity.
+`rounding="nearest"` picks the closest bin instead (error at most half a bin, no bias; token ->
+value -> token is the identity in both arithmetics): the scripted expert uses it. A discrete
+dimension's token is its value.
 """
 
 from __future__ import annotations
@@ -24,6 +33,28 @@ Rounding = Literal["floor", "nearest"]
 ROUNDINGS = ("floor", "nearest")
 
 
+def rt1_tokenize_float32(
+    values: np.ndarray, low: np.ndarray, high: np.ndarray, num_bins: int
+) -> np.ndarray:
+    """RT-1's reference tokenizer, operation for operation in float32: values, bounds and every
+    intermediate are float32 and the scaled value is truncated to int. Returns int64 tokens."""
+    low32 = np.asarray(low, dtype=np.float32)
+    high32 = np.asarray(high, dtype=np.float32)
+    clipped = np.clip(np.asarray(values, dtype=np.float32), low32, high32)
+    scaled = (clipped - low32) / (high32 - low32) * np.float32(num_bins - 1)
+    return scaled.astype(np.int32).astype(np.int64)
+
+
+def rt1_detokenize_float32(
+    tokens: np.ndarray, low: np.ndarray, high: np.ndarray, num_bins: int
+) -> np.ndarray:
+    """RT-1's reference detokenizer in float32: token / (bins - 1) * (hi - lo) + lo."""
+    low32 = np.asarray(low, dtype=np.float32)
+    high32 = np.asarray(high, dtype=np.float32)
+    fraction = np.asarray(tokens).astype(np.float32) / np.float32(num_bins - 1)
+    return fraction * (high32 - low32) + low32
+
+
 class UniformBinCodec:
     """Values <-> tokens of one action space, any encoding: the core shared by the token and
     RT-2 text codecs. Every error is an ActionDecodeError naming the profile and the dimension.
@@ -34,13 +65,24 @@ class UniformBinCodec:
         bins = space.num_bins
         dims = space.dimensions
         self._discrete = np.array([dim.is_discrete for dim in dims])
+        self._float32 = space.arithmetic == "float32"
         # Discrete rows get placeholder bounds [0, bins - 1]; their grid row is then the token.
-        self._low = np.array([0.0 if dim.is_discrete else dim.low for dim in dims])
-        self._high = np.array([bins - 1.0 if dim.is_discrete else dim.high for dim in dims])
-        low, high = self._low[:, None], self._high[:, None]
+        low = np.array([0.0 if dim.is_discrete else dim.low for dim in dims])
+        high = np.array([bins - 1.0 if dim.is_discrete else dim.high for dim in dims])
+        if self._float32:
+            # The bounds the reference works with (pi/2 becomes 1.5707964), held as float64.
+            low = low.astype(np.float32).astype(np.float64)
+            high = high.astype(np.float32).astype(np.float64)
+        self._low, self._high = low, high
+        low, high = low[:, None], high[:, None]
         # grid[d, t]: the value of token t of dimension d, RT-1's formula evaluated once. The clip
         # only removes a last-ulp overshoot of hi, so every decoded value lies in [lo, hi].
-        grid = np.clip(np.arange(bins) / (bins - 1) * (high - low) + low, low, high)
+        if self._float32:
+            grid = rt1_detokenize_float32(np.arange(bins)[None, :], low, high, bins)
+            grid = grid.astype(np.float64)
+        else:
+            grid = np.arange(bins) / (bins - 1) * (high - low) + low
+        grid = np.clip(grid, low, high)
         valid = np.repeat(~self._discrete[:, None], bins, axis=1)  # continuous: every bin
         for d, dim in enumerate(dims):
             valid[d, list(dim.values)] = True
@@ -110,9 +152,10 @@ class UniformBinCodec:
         """Values [..., A] in profile units -> int64 tokens [..., A].
 
         Continuous values are clipped to [lo, hi] (RT-1); NaN is refused. "floor" is RT-1's
-        `int(...)`, evaluated so that it returns the largest token whose decoded value is <= the
-        clipped value: float rounding in the formula can never shift a value that sits exactly on
-        a bin, so token -> value -> token is the identity. Discrete values must be one of `values`.
+        `int(...)`: in float32 arithmetic exactly the reference's token, in float64 the largest
+        token whose decoded value is <= the clipped value (float rounding in the formula never
+        shifts a value that sits exactly on a bin). "nearest" is the token whose decoded value is
+        closest (ties go down). Discrete values must be one of `values`.
         """
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding ({rounding!r}) must be one of {', '.join(ROUNDINGS)}")
@@ -132,20 +175,32 @@ class UniformBinCodec:
             raise self._fail(int(np.flatnonzero(nan)[0]), "value is NaN")
         last = self.space.num_bins - 1
         clipped = np.clip(array, self._low, self._high)
-        scaled = (clipped - self._low) / (self._high - self._low) * last
-        tokens = np.clip(np.floor(scaled), 0, last).astype(np.int64)
-        # One step of correction each way undoes the few-ulp error of `scaled`.
-        tokens -= (tokens > 0) & (self._grid[self._columns, tokens] > clipped)
-        above = np.minimum(tokens + 1, last)
-        tokens += (tokens < last) & (self._grid[self._columns, above] <= clipped)
-        if rounding == "nearest":
+        if self._float32:
+            tokens = rt1_tokenize_float32(clipped, self._low, self._high, self.space.num_bins)
+            tokens = np.clip(tokens, 0, last)
+        else:
+            scaled = (clipped - self._low) / (self._high - self._low) * last
+            tokens = np.clip(np.floor(scaled), 0, last).astype(np.int64)
+            # One step of correction each way undoes the few-ulp error of `scaled`.
+            tokens -= (tokens > 0) & (self._grid[self._columns, tokens] > clipped)
             above = np.minimum(tokens + 1, last)
-            closer = (
-                self._grid[self._columns, above] - clipped
-                < clipped - self._grid[self._columns, tokens]
-            )
-            tokens = np.where(closer, above, tokens)
+            tokens += (tokens < last) & (self._grid[self._columns, above] <= clipped)
+        if rounding == "nearest":
+            tokens = self._nearest(clipped, tokens)
         return self._discrete_tokens(array, tokens)
+
+    def _nearest(self, clipped: np.ndarray, floor: np.ndarray) -> np.ndarray:
+        """The token among floor - 1, floor, floor + 1 whose value is closest (ties go down)."""
+        last = self.space.num_bins - 1
+        best = np.clip(floor - 1, 0, last)
+        best_error = np.abs(self._grid[self._columns, best] - clipped)
+        for offset in (0, 1):
+            candidate = np.clip(floor + offset, 0, last)
+            error = np.abs(self._grid[self._columns, candidate] - clipped)
+            closer = error < best_error
+            best = np.where(closer, candidate, best)
+            best_error = np.where(closer, error, best_error)
+        return best
 
     def _discrete_tokens(self, array: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Use each discrete value as its token; it must be one of its dimension's values."""

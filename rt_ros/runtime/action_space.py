@@ -23,6 +23,10 @@ DEFAULT_ACTION_SPACE = "rt1_everyday_robots"
 KINDS = ("continuous", "discrete")
 ENCODINGS = ("tokens", "text")
 ROTATIONS = ("rpy_delta", "axis_angle")
+# How value <-> token arithmetic is evaluated: "float32" reproduces RT-1's reference tokenizer bit
+# for bit (float32 bounds and intermediates, truncation); "float64" is exact-arithmetic floor.
+ARITHMETICS = ("float32", "float64")
+DEFAULT_ARITHMETIC = "float64"
 GRIPPER_CLOSE_SIGNS = (1, -1)
 MODE_ROLE = "mode"
 ROLES = (
@@ -53,7 +57,8 @@ _DIMENSION_KEYS = (
     "description",
 )
 _SPACE_KEYS = ("name", "description", "encoding", "num_bins", "conventions", "dimensions")
-_CONVENTION_KEYS = ("rotation", "gripper_close_sign")
+_CONVENTION_KEYS = ("rotation", "gripper_close_sign", "arithmetic")
+_REQUIRED_CONVENTION_KEYS = ("rotation", "gripper_close_sign")
 
 
 def _is_int(value: object) -> bool:
@@ -213,8 +218,9 @@ class ActionDimension:
 class ActionSpace:
     """An ordered, validated set of action dimensions with its encoding and conventions.
 
-    `rotation` and `gripper_close_sign` sit under `conventions:` in the YAML. `source` says where
-    the profile came from (a file, a manifest); it appears in error messages and nowhere else.
+    `rotation`, `gripper_close_sign` and `arithmetic` sit under `conventions:` in the YAML
+    (`arithmetic` may be left out: float64). `source` says where the profile came from (a file, a
+    manifest); it appears in error messages and nowhere else.
     """
 
     name: str
@@ -224,6 +230,7 @@ class ActionSpace:
     rotation: str
     gripper_close_sign: int
     dimensions: tuple[ActionDimension, ...]
+    arithmetic: str = DEFAULT_ARITHMETIC
     source: str | None = field(default=None, compare=False)
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
@@ -246,6 +253,11 @@ class ActionSpace:
         if not _is_int(self.gripper_close_sign) or self.gripper_close_sign not in (1, -1):
             raise ConfigError(
                 f"{where}: gripper_close_sign ({self.gripper_close_sign!r}) must be +1 or -1"
+            )
+        if self.arithmetic not in ARITHMETICS:
+            raise ConfigError(
+                f"{where}: arithmetic ({self.arithmetic!r}) must be one of "
+                f"{', '.join(ARITHMETICS)}"
             )
         dimensions = tuple(self.dimensions)
         object.__setattr__(self, "dimensions", dimensions)
@@ -322,6 +334,7 @@ class ActionSpace:
             "conventions": {
                 "rotation": self.rotation,
                 "gripper_close_sign": self.gripper_close_sign,
+                "arithmetic": self.arithmetic,
             },
             "dimensions": [dim.to_dict() for dim in self.dimensions],
         }
@@ -340,7 +353,7 @@ class ActionSpace:
         if not isinstance(conventions, Mapping):
             raise ConfigError(f"{where}: conventions ({conventions!r}) must be a mapping")
         _check_keys(f"{where}: conventions", conventions, _CONVENTION_KEYS)
-        _require(f"{where}: conventions", conventions, _CONVENTION_KEYS)
+        _require(f"{where}: conventions", conventions, _REQUIRED_CONVENTION_KEYS)
         entries = data["dimensions"]
         if not isinstance(entries, list):
             raise ConfigError(f"{where}: dimensions ({entries!r}) must be a list")
@@ -358,6 +371,7 @@ class ActionSpace:
             rotation=conventions["rotation"],
             gripper_close_sign=conventions["gripper_close_sign"],
             dimensions=dimensions,
+            arithmetic=conventions.get("arithmetic", DEFAULT_ARITHMETIC),
             source=source,
         )
 

@@ -231,6 +231,7 @@ BAD_PROFILES = [
     (_set_top("bins", 256), r"unknown field\(s\) \['bins'\]"),
     (_set_convention("rotation", "quaternion"), r"rotation \('quaternion'\) must be one of"),
     (_set_convention("gripper_close_sign", 0), r"gripper_close_sign \(0\) must be \+1 or -1"),
+    (_set_convention("arithmetic", "float16"), r"arithmetic \('float16'\) must be one of"),
 ]
 
 
