@@ -9,8 +9,6 @@ transition out of active, and every exit, stops the backend first.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +39,7 @@ from rt_ros.nodes.safety import (
     SafetyLayer,
     SafetyLimits,
 )
+from rt_ros.nodes.stop_signals import ignore_stop_signals, stop_requested_by_signals
 from rt_ros.runtime.errors import ConfigError
 
 NODE_NAME = "driver_node"
@@ -509,15 +508,12 @@ class DriverNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script: run the driver until SIGINT/SIGTERM, then stop the robot and exit."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    """Console script: run the driver until SIGINT/SIGTERM (however many arrive), then stop the
+    robot and exit 0."""
     # rclpy's own handlers would shut the context down before the backend could send its stop,
     # so SIGINT/SIGTERM only ask the spin loop to end.
-    stop_requested = threading.Event()
-    previous_handlers = {
-        sig: signal.signal(sig, lambda _signum, _frame: stop_requested.set())
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    stop_requested = stop_requested_by_signals()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = DriverNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -527,7 +523,7 @@ def main(args: list[str] | None = None) -> int:
             exit_code = 1
         while exit_code == 0 and not stop_requested.is_set():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         if rclpy.ok():
@@ -535,6 +531,5 @@ def main(args: list[str] | None = None) -> int:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
-        for sig, handler in previous_handlers.items():
-            signal.signal(sig, handler)
+        ignore_stop_signals()
     return exit_code

@@ -27,6 +27,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float64, String
@@ -41,6 +42,7 @@ from rt_ros.nodes.image_conversion import (
 )
 from rt_ros.nodes.latency_stats import LatencyWindow, TickClock
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
+from rt_ros.nodes.stop_signals import ignore_stop_signals, stop_requested_by_signals
 from rt_ros.paths import share_dir
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_space import load_action_space
@@ -57,6 +59,8 @@ from rt_ros.runtime.policy import Policy
 NODE_NAME = "policy_node"
 DEFAULT_BUNDLE = Path("models") / "rt1-tiny"
 LOG_THROTTLE_S = 2.0
+# How often the main loop looks for a stop request between callbacks.
+SPIN_PERIOD_S = 0.1
 LATENCY_STAGES = (
     "preprocess",
     "encode",
@@ -532,8 +536,11 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script `policy_node` (also `python -m rt_ros.nodes.policy_node`)."""
-    rclpy.init(args=args)
+    """Console script `policy_node` (also `python -m rt_ros.nodes.policy_node`): runs until
+    SIGINT/SIGTERM (however many arrive), then exits 0."""
+    # Before the bundle loads (seconds): a stop requested meanwhile ends the node right after.
+    stop_requested = stop_requested_by_signals()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = PolicyNode()
     except (ConfigError, BundleError) as error:
@@ -545,13 +552,15 @@ def main(args: list[str] | None = None) -> int:
     executor = MultiThreadedExecutor(num_threads=3)
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop_requested.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+    except ExternalShutdownException:
         pass
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        ignore_stop_signals()
     return 0
 
 

@@ -2,8 +2,13 @@
 rclpy helper that publishes, listens and waits with deadlines.
 
 Every ROS participant these fixtures make stays on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=
-LOCALHOST) and on this test process's own ROS_DOMAIN_ID (`ros_domain_id`, 100-199 by pid), so
+LOCALHOST) and on this test process's own ROS_DOMAIN_ID (`ros_domain_id`, 1-60 by pid), so
 concurrent test runs do not hear each other. A test module may override `ros_domain_id`.
+
+Domain IDs stay within 0-101, the range ROS documents as safe on Linux: above it, DDS ports fall
+into the kernel's ephemeral port range (32768-60999) and can clash with any outgoing connection.
+The tests share it out: 1-60 here, 61-70 test_ros_topics_joint_control.py, 71-101 test/launch;
+0, the default, is left to whatever runs without a domain of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +42,7 @@ except ImportError:  # the unit tests in this folder run without ROS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"
-DOMAIN_IDS = range(100, 200)
+DOMAIN_IDS = range(1, 61)
 # How long a process gets to exit after SIGINT/SIGTERM before it is killed.
 EXIT_TIMEOUT_S = 10.0
 
@@ -51,7 +56,11 @@ def require_rclpy() -> None:
 
 
 class NodeProcess:
-    """A command running as a real process; stdout and stderr are collected line by line."""
+    """A command running as a real process; stdout and stderr are collected line by line.
+
+    It leads its own process group, as a command started from a terminal does, so a test can
+    signal the group as Ctrl-C does (`signal_group`) without reaching pytest.
+    """
 
     def __init__(self, argv: Sequence[str], env: dict[str, str], name: str) -> None:
         self.name = name
@@ -67,6 +76,7 @@ class NodeProcess:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, name=f"{name}-output", daemon=True)
         self._reader.start()
@@ -121,6 +131,12 @@ class NodeProcess:
     def send_signal(self, sig: int) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
+
+    def signal_group(self, sig: int) -> None:
+        """`sig` to every process in the group, as a terminal sends Ctrl-C (SIGINT)."""
+        if self.popen.poll() is None:
+            with suppress(ProcessLookupError):  # the group may have just exited
+                os.killpg(self.popen.pid, sig)
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up, as after a crash."""
