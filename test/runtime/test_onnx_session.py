@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 
+from rt_ros.runtime import onnx_session
 from rt_ros.runtime.errors import BundleError, ConfigError
 from rt_ros.runtime.onnx_session import OnnxModel, SessionConfig
 
@@ -34,11 +35,34 @@ def _affine_graph(path, fixed: bool = True):
     return path
 
 
-def test_auto_falls_back_to_cpu_and_says_so_once(tmp_path, caplog):
+class _RecordList(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def session_log():
+    """What the session module logs, caught on its own logger: pytest's caplog listens on the root
+    logger, which sees nothing once `launch` is imported in the process (as under colcon test),
+    since loggers made after that do not propagate."""
+    handler = _RecordList()
+    logger = onnx_session.LOGGER
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_auto_falls_back_to_cpu_and_says_so_once(tmp_path, session_log):
     path = _affine_graph(tmp_path / "affine.onnx")
-    with caplog.at_level(logging.INFO, logger="rt_ros.runtime.onnx_session"):
-        model = OnnxModel(path, SessionConfig(providers=("auto",)))
-    lines = [r.getMessage() for r in caplog.records if "runs on" in r.getMessage()]
+    model = OnnxModel(path, SessionConfig(providers=("auto",)))
+    lines = [r.getMessage() for r in session_log if "runs on" in r.getMessage()]
     assert len(lines) == 1
     assert model.provider in lines[0]
     assert model.provider in {"CUDAExecutionProvider", "CPUExecutionProvider"}
