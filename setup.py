@@ -83,7 +83,7 @@ setup(
         ],
         # Kinematics from the URDF for real arms without MoveIt Servo.
         "kinematics": ["pin>=3.0", "xacro>=2.0"],
-        "dev": ["pytest>=7.0", "hypothesis>=6.0", "ruff>=0.5"],
+        "dev": ["pytest>=7.0,<9", "hypothesis>=6.0", "ruff>=0.5"],  # <9: launch_testing plugin
     },
     zip_safe=True,
     entry_points={
