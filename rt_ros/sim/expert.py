@@ -605,12 +605,14 @@ def run_episode(
     control_period_s: float = RT1_CONTROL_PERIOD_S,
     max_steps: int | None = None,
     on_step: Callable[[SimWorld, Action], None] | None = None,
+    split: str = "any",
 ) -> EpisodeResult:
-    """Reset `world` to (family, seed), run `policy` one action per control tick until it
-    terminates or `max_steps` (default: the family's budget) pass; success is judged at the end.
-    `on_step(world, action)` sees every action before it is applied (recording, rendering)."""
+    """Reset `world` to (family, seed) in `split`, run `policy` one action per control tick until
+    it terminates or `max_steps` (default: the family's budget) pass; success is judged at the
+    end. `on_step(world, action)` sees every action before it is applied (recording, rendering).
+    """
     task_class = get_task(family) if isinstance(family, str) else family
-    task = world.reset(seed, task_class)
+    task = world.reset(seed, task_class, split)
     policy.reset(task)
     budget = task_class.max_steps if max_steps is None else max_steps
     steps = 0

@@ -40,6 +40,8 @@ ARM_HOME_Q = (0.084, -0.127, 0.108, 2.004, 0.014, 1.264, 0.187)
 # Where objects a layout does not use wait: on the floor behind the robot, out of view.
 PARKING_X_M = -2.5
 PARKING_SPACING_M = 0.3
+# Layouts drawn at most per reset to find one inside the asked split.
+MAX_SPLIT_DRAWS = 200
 
 
 @dataclass(frozen=True)
@@ -175,25 +177,47 @@ class SimWorld:
         return frozenset(bodies)
 
     # ----------------------------------------------------------------------------- episode
-    def reset(self, seed: int, task: str | type[Task] | None = None) -> Task | None:
-        """Reset physics and the robot, lay out `task` (a family name or Task class) from `seed`,
-        let objects settle, and return the sampled task (also kept as `self.task`)."""
-        from rt_ros.sim.tasks import get_task
+    def reset(
+        self, seed: int, task: str | type[Task] | None = None, split: str = "any"
+    ) -> Task | None:
+        """Reset physics and the robot, lay out `task` (a family name or Task class) from `seed`
+        in `split` (any, seen, unseen_paraphrase, unseen_combination: see rt_ros.sim.tasks.base),
+        let objects settle, and return the sampled task (also kept as `self.task`).
 
-        mujoco.mj_resetData(self.model, self.data)
-        self.model.body_pos[self._cabinet_body] = self._cabinet_home
-        self._reset_robot()
-        for index, name in enumerate(OBJECTS):
-            self.park_object(name, index)
+        A layout outside the split is drawn again from the same random stream, so a seed and a
+        split always give the same episode, and split `any` the layouts it always gave."""
+        from rt_ros.sim.tasks import check_split, get_task
+
+        check_split(split)
         self.task = None
-        if task is not None:
+        rng = np.random.default_rng(seed)
+        for _ in range(MAX_SPLIT_DRAWS):
+            self._clear()
+            if task is None:
+                break
             task_class = get_task(task) if isinstance(task, str) else task
-            self.task = task_class.sample(np.random.default_rng(seed), self)
+            sampled = task_class.sample(rng, self, task_class.templates_for(split))
+            mujoco.mj_kinematics(self.model, self.data)  # poses for in_split to read
+            if sampled.in_split(self, split):
+                self.task = sampled
+                break
+        else:
+            raise RuntimeError(
+                f"no {split} layout of {task} from seed {seed} in {MAX_SPLIT_DRAWS} draws"
+            )
         mujoco.mj_forward(self.model, self.data)
         self.step(self.config.settle_s)
         self.data.time = 0.0
         self._pending_s = 0.0
         return self.task
+
+    def _clear(self) -> None:
+        """Physics reset, robot home, cabinet home, every object parked."""
+        mujoco.mj_resetData(self.model, self.data)
+        self.model.body_pos[self._cabinet_body] = self._cabinet_home
+        self._reset_robot()
+        for index, name in enumerate(OBJECTS):
+            self.park_object(name, index)
 
     def _reset_robot(self) -> None:
         data = self.data

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("mujoco")
 
 from rt_ros.sim.objects import OBJECTS
-from rt_ros.sim.tasks import FAMILIES, TASKS, get_task
+from rt_ros.sim.tasks import FAMILIES, SPLITS, TASKS, get_task
 from rt_ros.sim.tasks.drawer import DrawerTask
 from rt_ros.sim.tasks.knock_over import KnockOverTask
 from rt_ros.sim.tasks.move_near import MoveNearTask
@@ -50,6 +50,66 @@ def test_layouts_are_seeded_spaced_and_not_already_solved(world, family):
         for name in OBJECTS:
             np.testing.assert_array_equal(world.object_position(name), positions[name])
     assert len(instructions) >= 4, "templates and object words paraphrase the instruction"
+
+
+def _template_of(task_class, instruction: str) -> int:
+    """Index of the template an instruction was worded with (its words filled in)."""
+    import re
+
+    for index, template in enumerate(task_class.templates):
+        pattern = re.escape(template)
+        for field in ("object", "target", "anchor", "verb"):
+            pattern = pattern.replace(re.escape("{" + field + "}"), ".+")
+        if re.fullmatch(pattern, instruction):
+            return index
+    raise AssertionError(f"{instruction!r} matches no template of {task_class.family}")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_templates_split_into_seen_and_held_out(family):
+    task_class = TASKS[family]
+    seen = task_class.templates_for("seen")
+    unseen = task_class.templates_for("unseen_paraphrase")
+    assert seen and unseen
+    assert set(seen).isdisjoint(unseen)
+    assert set(seen) | set(unseen) == set(task_class.templates)
+    assert task_class.templates_for("unseen_combination") == seen
+    assert task_class.templates_for("any") == task_class.templates
+    with pytest.raises(ValueError, match="unknown split 'test'"):
+        task_class.templates_for("test")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_splits_keep_held_out_wording_and_combinations_apart(world, family):
+    task_class = TASKS[family]
+    held_out_templates = set(task_class.held_out_templates)
+    found = {split: set() for split in SPLITS}
+    for split in SPLITS:
+        for seed in range(12):
+            task = world.reset(seed, family, split)
+            combination = task.combination(world)
+            template = _template_of(task_class, task.instruction)
+            found[split].add(combination)
+            held_out = combination in task_class.held_out_combinations
+            if split in ("seen", "unseen_paraphrase"):
+                assert not held_out, (split, seed, combination)
+            if split == "unseen_combination":
+                assert held_out, (seed, combination)
+            if split == "unseen_paraphrase":
+                assert template in held_out_templates, (seed, task.instruction)
+            if split in ("seen", "unseen_combination"):
+                assert template not in held_out_templates, (split, seed, task.instruction)
+            # A seed and a split always give the same episode.
+            assert world.reset(seed, family, split) == task
+    assert found["unseen_combination"] <= task_class.held_out_combinations
+
+
+def test_split_any_keeps_the_layouts_seeds_always_gave(world):
+    """`any` draws once, as reset always did: the seed-7 pick layout of the README's figures."""
+    task = world.reset(7, "pick", "any")
+    assert task == world.reset(7, "pick")
+    with pytest.raises(ValueError, match="unknown split"):
+        world.reset(0, "pick", "train")
 
 
 def test_instructions_name_the_target(world):

@@ -36,6 +36,7 @@ class SimBackendConfig:
 
     task: str = "pick"
     seed: int = 0
+    split: str = "any"
     real_time: bool = True
     step_rate_hz: float = 100.0
     camera_rate_hz: float = 10.0
@@ -58,15 +59,19 @@ class SimBackendConfig:
                 f"{PREFIX}camera_rate_hz ({self.camera_rate_hz}) cannot exceed "
                 f"{PREFIX}step_rate_hz ({self.step_rate_hz})"
             )
-        from rt_ros.sim.tasks import FAMILIES
+        from rt_ros.sim.tasks import FAMILIES, SPLITS
 
         if self.task not in FAMILIES:
             raise ConfigError(f"{PREFIX}task must be one of {list(FAMILIES)}, got {self.task!r}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"{PREFIX}split must be one of {list(SPLITS)}, got {self.split!r}")
 
 
 DESCRIPTIONS = {
     "task": "task family laid out at start-up: pick, move_near, knock_over, place_upright, drawer",
     "seed": "layout seed of the task",
+    "split": "which layouts and wordings the seed draws from: any, seen (training), "
+    "unseen_paraphrase, unseen_combination",
     "real_time": "true: physics follows the wall clock; false: a fixed step per update "
     "(reproducible physics for a given command sequence)",
     "step_rate_hz": "physics updates per second (each advances 1/step_rate_hz in fixed mode)",
@@ -125,7 +130,7 @@ class SimBackend(RobotBackend):
         except ValueError as error:
             raise ConfigError(f"{PREFIX}camera_*: {error}") from error
         self.world = SimWorld(WorldConfig(camera=camera))
-        self.task = self.world.reset(config.seed, config.task)
+        self.task = self.world.reset(config.seed, config.task, config.split)
         self.arm_frame_id, self.base_frame_id = config.arm_frame_id, config.base_frame_id
         self._node = node
         self._image_pub = node.create_publisher(Image, config.image_topic, SENSOR_QOS)
@@ -137,7 +142,8 @@ class SimBackend(RobotBackend):
             node.create_timer(1.0 / config.step_rate_hz, self._update, callback_group=group)
         ]
         node.get_logger().info(
-            f"sim: task {config.task} (seed {config.seed}): {self.task.instruction!r}; camera "
+            f"sim: task {config.task} (seed {config.seed}, {config.split}): "
+            f"{self.task.instruction!r}; camera "
             f"{config.camera_width_px}x{config.camera_height_px} at {config.camera_rate_hz:g} Hz"
             f" on {config.image_topic}; physics "
             f"{'in real time' if config.real_time else 'in fixed steps'}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rt_ros.sim.tasks.base import Task
+from rt_ros.sim.tasks.base import SPLITS, Task, check_split
 from rt_ros.sim.tasks.drawer import DrawerTask
 from rt_ros.sim.tasks.knock_over import KnockOverTask
 from rt_ros.sim.tasks.move_near import MoveNearTask
@@ -26,4 +26,4 @@ def get_task(family: str) -> type[Task]:
         ) from None
 
 
-__all__ = ["FAMILIES", "TASKS", "Task", "get_task"]
+__all__ = ["FAMILIES", "SPLITS", "TASKS", "Task", "check_split", "get_task"]

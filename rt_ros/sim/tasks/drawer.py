@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from rt_ros.sim.tasks.base import Task, choose
+from rt_ros.sim.tasks.base import Task, cabinet_side, choose
 from rt_ros.sim.tasks.layout import LayoutConfig, add_distractors, new_layout
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ class DrawerTask(Task):
         "{verb} the drawer",
         "{verb} the drawer on the counter",
     )
+    held_out_templates: ClassVar[tuple[int, ...]] = (2,)
+    # (open or close, side of the cabinet)
+    held_out_combinations: ClassVar[frozenset] = frozenset({("close", "left")})
     open_verbs: ClassVar[tuple[str, ...]] = ("open", "pull open", "slide open")
     close_verbs: ClassVar[tuple[str, ...]] = ("close", "push shut", "shut")
     open_min_m: ClassVar[float] = 0.12
@@ -36,7 +40,9 @@ class DrawerTask(Task):
     layout: ClassVar[LayoutConfig] = LayoutConfig()
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, world: SimWorld) -> DrawerTask:
+    def sample(
+        cls, rng: np.random.Generator, world: SimWorld, templates: Sequence[str]
+    ) -> DrawerTask:
         opening = bool(rng.random() < 0.5)
         layout = new_layout(rng, world, cls.layout)
         if opening:
@@ -45,7 +51,10 @@ class DrawerTask(Task):
             world.set_drawer_opening(rng.uniform(*cls.open_start_range_m))
         add_distractors(rng, world, layout, exclude=[])
         verb = choose(rng, cls.open_verbs if opening else cls.close_verbs)
-        return cls(instruction=choose(rng, cls.templates).format(verb=verb), open=opening)
+        return cls(instruction=choose(rng, templates).format(verb=verb), open=opening)
+
+    def combination(self, world: SimWorld) -> tuple[str, str]:
+        return ("open" if self.open else "close", cabinet_side(world))
 
     def success(self, world: SimWorld) -> bool:
         opening = world.drawer_opening_m()

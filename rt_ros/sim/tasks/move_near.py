@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -40,6 +41,11 @@ class MoveNearTask(Task):
         "place the {target} by the {anchor}",
         "set the {target} down near the {anchor}",
     )
+    held_out_templates: ClassVar[tuple[int, ...]] = (5,)
+    # (target, anchor)
+    held_out_combinations: ClassVar[frozenset] = frozenset(
+        {("apple", "red_can"), ("sponge", "bowl"), ("green_can", "blue_can")}
+    )
     near_gap_m: ClassVar[float] = 0.06
     start_gap_m: ClassVar[float] = 0.15
     # Resting inside a bowl counts: its bottom lifts an object by about a centimetre.
@@ -47,7 +53,9 @@ class MoveNearTask(Task):
     layout: ClassVar[LayoutConfig] = LayoutConfig()
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, world: SimWorld) -> MoveNearTask:
+    def sample(
+        cls, rng: np.random.Generator, world: SimWorld, templates: Sequence[str]
+    ) -> MoveNearTask:
         target = choose(rng, GRASPABLE)
         anchor = choose(rng, [name for name in OBJECTS if name != target])
         layout = new_layout(rng, world, cls.layout)
@@ -56,10 +64,13 @@ class MoveNearTask(Task):
             target, layout.place(target, rng, gap_m=cls.start_gap_m), random_yaw(rng)
         )
         add_distractors(rng, world, layout, exclude=[target, anchor])
-        instruction = choose(rng, cls.templates).format(
+        instruction = choose(rng, templates).format(
             target=choose(rng, OBJECTS[target].words), anchor=choose(rng, OBJECTS[anchor].words)
         )
         return cls(instruction=instruction, target=target, anchor=anchor)
+
+    def combination(self, world: SimWorld) -> tuple[str, str]:
+        return (self.target, self.anchor)
 
     def success(self, world: SimWorld) -> bool:
         near = footprint_gap_m(world, self.target, self.anchor) <= self.near_gap_m

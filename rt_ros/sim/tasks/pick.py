@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from rt_ros.sim.objects import GRASPABLE, OBJECTS
-from rt_ros.sim.tasks.base import Task
+from rt_ros.sim.tasks.base import Task, cabinet_side
 from rt_ros.sim.tasks.layout import LayoutConfig, lay_out_one_target
 
 if TYPE_CHECKING:
@@ -31,13 +32,23 @@ class PickTask(Task):
         "pick the {object} up",
         "take the {object}",
     )
+    held_out_templates: ClassVar[tuple[int, ...]] = (5,)
+    # (target, side of the cabinet)
+    held_out_combinations: ClassVar[frozenset] = frozenset(
+        {("apple", "left"), ("blue_can", "right")}
+    )
     lift_height_m: ClassVar[float] = 0.05
     layout: ClassVar[LayoutConfig] = LayoutConfig()
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, world: SimWorld) -> PickTask:
-        target, instruction = lay_out_one_target(rng, world, cls.layout, GRASPABLE, cls.templates)
+    def sample(
+        cls, rng: np.random.Generator, world: SimWorld, templates: Sequence[str]
+    ) -> PickTask:
+        target, instruction = lay_out_one_target(rng, world, cls.layout, GRASPABLE, templates)
         return cls(instruction=instruction, target=target)
+
+    def combination(self, world: SimWorld) -> tuple[str, str]:
+        return (self.target, cabinet_side(world))
 
     def success(self, world: SimWorld) -> bool:
         lifted = world.object_height_m(self.target) - OBJECTS[self.target].rest_height_m

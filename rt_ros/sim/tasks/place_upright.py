@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -10,7 +11,7 @@ import mujoco
 import numpy as np
 
 from rt_ros.sim.objects import CANS, OBJECTS
-from rt_ros.sim.tasks.base import Task, choose
+from rt_ros.sim.tasks.base import Task, cabinet_side, choose
 from rt_ros.sim.tasks.layout import LayoutConfig, add_distractors, new_layout
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class PlaceUprightTask(Task):
         "stand the {object} upright",
         "turn the {object} upright",
     )
+    held_out_templates: ClassVar[tuple[int, ...]] = (5,)
+    # (target, side of the cabinet)
+    held_out_combinations: ClassVar[frozenset] = frozenset({("green_can", "right")})
     upright_tilt_rad: ClassVar[float] = math.radians(15.0)
     height_tolerance_m: ClassVar[float] = 0.01
     max_axis_yaw_rad: ClassVar[float] = math.radians(40.0)
@@ -55,7 +59,9 @@ class PlaceUprightTask(Task):
     layout: ClassVar[LayoutConfig] = LayoutConfig()
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, world: SimWorld) -> PlaceUprightTask:
+    def sample(
+        cls, rng: np.random.Generator, world: SimWorld, templates: Sequence[str]
+    ) -> PlaceUprightTask:
         target = choose(rng, CANS)
         obj = OBJECTS[target]
         layout = new_layout(rng, world, cls.layout)
@@ -68,7 +74,10 @@ class PlaceUprightTask(Task):
         )
         add_distractors(rng, world, layout, exclude=[target])
         words = choose(rng, obj.words)
-        return cls(instruction=choose(rng, cls.templates).format(object=words), target=target)
+        return cls(instruction=choose(rng, templates).format(object=words), target=target)
+
+    def combination(self, world: SimWorld) -> tuple[str, str]:
+        return (self.target, cabinet_side(world))
 
     def success(self, world: SimWorld) -> bool:
         obj = OBJECTS[self.target]
