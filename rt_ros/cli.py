@@ -11,10 +11,17 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from rt_ros.runtime.errors import RtRosError
+from rt_ros.runtime.errors import ConfigError, RtRosError
 
 PRESET_CHOICES = ("rt1", "rt1-tiny")
 console = Console(stderr=True)
@@ -219,9 +226,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_collect(args: argparse.Namespace) -> int:
     from rt_ros.train.collect import collect_demonstrations
 
+    kind = "DAgger" if args.policy else "expert"
     with Progress(
-        TextColumn(f"collect {args.task}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.description}"), console=console,
+        TextColumn(f"collect {args.task} ({kind})"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
     ) as progress:  # fmt: skip
         bar = progress.add_task("", total=args.episodes)
         successes = 0
@@ -233,11 +241,22 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 bar, advance=1, description=f"{successes} successful, last: {episode.path.name}"
             )
 
-        collected = collect_demonstrations(
-            args.task, args.episodes, args.out, args.seed_start, on_episode=on_episode
-        )
+        try:
+            collected = collect_demonstrations(
+                args.task,
+                args.episodes,
+                args.out,
+                args.seed_start,
+                split=args.split,
+                jobs=args.jobs,
+                policy_path=args.policy,
+                expert_mix=args.expert_mix,
+                on_episode=on_episode,
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     console.print(
-        f"wrote {len(collected)} episodes to {args.out} "
+        f"wrote {len(collected)} {kind} episodes to {args.out} "
         f"({successes}/{len(collected)} successful, "
         f"{sum(e.messages for e in collected)} messages)"
     )
@@ -324,6 +343,25 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--episodes", type=int, default=10, help="episodes (one file each)")
     collect.add_argument("--out", type=Path, required=True, help="folder for the .mcap files")
     collect.add_argument("--seed-start", type=int, default=0, help="first layout seed")
+    collect.add_argument(
+        "--split",
+        default="seen",
+        choices=("any", "seen", "unseen_paraphrase", "unseen_combination"),
+        help="layouts and wordings to draw (seen: what training may use; the unseen ones are "
+        "held out for evaluation)",
+    )
+    collect.add_argument("--jobs", type=int, default=1, help="episodes recorded in parallel")
+    collect.add_argument(
+        "--policy",
+        type=Path,
+        help="DAgger: this bundle drives and the scripted expert labels the states it visits",
+    )
+    collect.add_argument(
+        "--expert-mix",
+        type=float,
+        default=0.0,
+        help="DAgger: probability that a tick executes the expert's action instead",
+    )
     collect.set_defaults(func=_cmd_collect)
 
     # Simulator tools (their modules import only argparse and rich until they run).

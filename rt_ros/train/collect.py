@@ -1,17 +1,31 @@
-"""`rt-ros collect`: scripted-expert demonstrations recorded as rosbag2-compatible MCAP files.
+"""`rt-ros collect`: demonstrations recorded as rosbag2-compatible MCAP files.
 
 One file per episode, `<family>_seed<seed>.mcap`, holding what a robot running rt_ros would log:
 the head camera (`/camera/image_raw`, the frame each action was computed from), the instruction,
-joint states, the commands the policy node would publish for each action (`/cmd/arm`,
-`/cmd/base`, `/cmd/gripper`, `/cmd/mode`), the action tokens (`/action/tokens`, in the order of
-the action-space profile named in `/episode/info`), the episode's success flag and a JSON summary
-(`/episode/info`: family, seed, instruction, steps, action space, control period).
+joint states, the commands published for each action (`/cmd/arm`, `/cmd/base`, `/cmd/gripper`,
+`/cmd/mode`), the action tokens (`/action/tokens`, in the order of the action-space profile
+named in `/episode/info`), the episode's success flag and a JSON summary (`/episode/info`:
+family, seed, split, instruction, steps, action space, control period, who drove and who
+labelled).
+
+Two sources of episodes:
+- the scripted expert drives and its actions are the labels (demonstrations);
+- DAgger: a trained policy (a model bundle) drives, with the expert's action executed instead
+  with probability `expert_mix`, and the scripted expert labels every state the robot visits.
+  `/action/tokens` then holds the expert's label and `/cmd/*` what the robot actually did. An
+  episode ends where the policy terminates, or where the expert would terminate before the task
+  is done (its plan gave up: that state gets no label).
+
+Episodes run in `jobs` worker processes, each with its own simulator; a seed always gives the
+same layout whatever the number of jobs.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +33,15 @@ import numpy as np
 
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_motion import action_to_motion
+from rt_ros.runtime.action_space import ActionSpace
 from rt_ros.sim.expert import RT1_CONTROL_PERIOD_S, EpisodeResult, ScriptedExpert, run_episode
-from rt_ros.sim.tasks import Task
+from rt_ros.sim.tasks import Task, check_split, get_task
 from rt_ros.sim.world import SimWorld
 from rt_ros.train.mcap_bag import McapBagWriter
 
 CAMERA_FRAME = "head_camera_optical_frame"
 BASE_FRAME = "base_link"
+EXPERT_SOURCE = "rt_ros scripted expert"
 
 
 def _stamp(time_ns: int) -> dict:
@@ -41,30 +57,20 @@ def _twist(values: np.ndarray, time_ns: int) -> dict:
     }
 
 
-class _RecordingExpert:
-    """The scripted expert, with every observation and action written to a bag as it happens."""
+class _EpisodeRecorder:
+    """Writes one control tick to a bag: frame, joint states, executed commands, label tokens."""
 
-    def __init__(self, expert: ScriptedExpert, bag: McapBagWriter, period_s: float) -> None:
-        self.expert = expert
-        self.space = expert.space
+    def __init__(self, bag: McapBagWriter, space: ActionSpace, period_s: float) -> None:
         self._bag = bag
+        self._space = space
         self._period_s = period_s
 
-    def reset(self, task: Task) -> None:
-        self.expert.reset(task)
-        self._bag.write(
-            "/instruction", "std_msgs/msg/String", {"data": task.instruction}, time_ns=0
-        )
+    def instruction(self, text: str) -> None:
+        self._bag.write("/instruction", "std_msgs/msg/String", {"data": text}, time_ns=0)
 
-    def __call__(self, world: SimWorld) -> Action:
-        action = self.expert(world)
-        self._record(world, action)
-        return action
-
-    def _record(self, world: SimWorld, action: Action) -> None:
+    def tick(self, world: SimWorld, rgb: np.ndarray, executed: Action, label: Action) -> None:
         state = world.state()
         time_ns = round(state.time_s * 1e9)
-        rgb = world.render()
         bag = self._bag
         bag.write(
             "/camera/image_raw",
@@ -92,14 +98,10 @@ class _RecordingExpert:
             },
             time_ns,
         )
-        motion = action_to_motion(action, self.space, self._period_s)
+        motion = action_to_motion(executed, self._space, self._period_s)
         base = motion.base_twist
-        bag.write(
-            "/cmd/arm",
-            "geometry_msgs/msg/TwistStamped",
-            _twist(motion.arm_twist, time_ns),
-            time_ns,
-        )
+        arm = _twist(motion.arm_twist, time_ns)
+        bag.write("/cmd/arm", "geometry_msgs/msg/TwistStamped", arm, time_ns)
         bag.write(
             "/cmd/base",
             "geometry_msgs/msg/TwistStamped",
@@ -115,13 +117,72 @@ class _RecordingExpert:
             "std_msgs/msg/Int32MultiArray",
             {
                 "layout": {
-                    "dim": [{"label": self.space.name, "size": len(action.tokens), "stride": 1}],
+                    "dim": [{"label": self._space.name, "size": len(label.tokens), "stride": 1}],
                     "data_offset": 0,
                 },
-                "data": [int(t) for t in action.tokens],
+                "data": [int(t) for t in label.tokens],
             },
             time_ns,
         )
+
+
+class _ExpertDriver:
+    """The scripted expert drives and labels; every tick is recorded."""
+
+    def __init__(self, expert: ScriptedExpert, recorder: _EpisodeRecorder) -> None:
+        self.expert = expert
+        self.space = expert.space
+        self._recorder = recorder
+
+    def reset(self, task: Task) -> None:
+        self.expert.reset(task)
+        self._recorder.instruction(task.instruction)
+
+    def __call__(self, world: SimWorld) -> Action:
+        action = self.expert(world)
+        self._recorder.tick(world, world.render(), action, action)
+        return action
+
+
+class _DaggerDriver:
+    """A learned policy drives (the expert's action with probability `expert_mix`); the expert
+    labels every visited state. Ends the episode where the expert's plan gives up."""
+
+    def __init__(
+        self,
+        expert: ScriptedExpert,
+        learner,  # rt_ros.runtime.policy.Policy
+        expert_mix: float,
+        rng: np.random.Generator,
+        recorder: _EpisodeRecorder,
+    ) -> None:
+        self.expert = expert
+        self.space = expert.space
+        self._learner = learner
+        self._mix = expert_mix
+        self._rng = rng
+        self._recorder = recorder
+        self._task: Task | None = None
+        self.expert_gave_up = False
+
+    def reset(self, task: Task) -> None:
+        self._task = task
+        self.expert.reset(task)
+        self._learner.reset(task.instruction)
+        self._recorder.instruction(task.instruction)
+        self.expert_gave_up = False
+
+    def __call__(self, world: SimWorld) -> Action:
+        label = self.expert(world)
+        if label.mode == "terminate" and not self._task.success(world):
+            # The expert's plan is over but the task is not done: no label for this state.
+            self.expert_gave_up = True
+            return label
+        rgb = world.render()
+        learned = self._learner.step(rgb, world.state().time_s)
+        executed = label if self._rng.random() < self._mix else learned
+        self._recorder.tick(world, rgb, executed, label)
+        return executed
 
 
 @dataclass(frozen=True)
@@ -131,6 +192,89 @@ class CollectedEpisode:
     result: EpisodeResult
     path: Path
     messages: int
+    source: str
+
+
+@dataclass(frozen=True)
+class CollectSettings:
+    """What one `collect` run records (validated before any worker starts)."""
+
+    family: str
+    out_dir: Path
+    split: str = "seen"
+    control_period_s: float = RT1_CONTROL_PERIOD_S
+    # DAgger: the bundle that drives, and the probability of executing the expert's action.
+    policy_path: Path | None = None
+    expert_mix: float = 0.0
+
+    def __post_init__(self) -> None:
+        get_task(self.family)
+        check_split(self.split)
+        if not 0.0 <= self.expert_mix <= 1.0:
+            raise ValueError(f"expert_mix ({self.expert_mix!r}) must be in [0, 1]")
+        if self.policy_path is not None and not Path(self.policy_path).is_dir():
+            raise ValueError(f"policy bundle {self.policy_path} is not a folder")
+
+
+# Per worker process: the simulator and the learned policy, built once and reused.
+_WORKER: dict = {}
+
+
+def _worker_state(settings: CollectSettings) -> tuple[SimWorld, object | None]:
+    if "world" not in _WORKER:
+        _WORKER["world"] = SimWorld()
+    if settings.policy_path is not None and _WORKER.get("policy_path") != settings.policy_path:
+        from rt_ros.runtime.onnx_session import SessionConfig
+        from rt_ros.runtime.policy import Policy
+
+        # One intra-op thread: the workers already use every core.
+        config = SessionConfig(providers=("cpu",), intra_op_threads=1)
+        _WORKER["policy"] = Policy.from_bundle(settings.policy_path, config)
+        _WORKER["policy_path"] = settings.policy_path
+    return _WORKER["world"], _WORKER.get("policy")
+
+
+def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
+    """Record one episode of `settings.family` from `seed` (in this process)."""
+    world, learner = _worker_state(settings)
+    expert = ScriptedExpert()
+    path = Path(settings.out_dir) / f"{settings.family}_seed{seed}.mcap"
+    dagger = learner is not None
+    with McapBagWriter(path) as bag:
+        recorder = _EpisodeRecorder(bag, expert.space, settings.control_period_s)
+        if dagger:
+            driver = _DaggerDriver(
+                expert, learner, settings.expert_mix, np.random.default_rng(seed), recorder
+            )
+        else:
+            driver = _ExpertDriver(expert, recorder)
+        result = run_episode(
+            world, settings.family, seed, driver, settings.control_period_s, split=settings.split
+        )
+        end_ns = round(world.state().time_s * 1e9)
+        bag.write("/episode/success", "std_msgs/msg/Bool", {"data": result.success}, end_ns)
+        source = "dagger" if dagger else "expert"
+        info = {
+            "family": settings.family,
+            "seed": seed,
+            "split": settings.split,
+            "instruction": result.instruction,
+            "success": result.success,
+            "steps": result.steps,
+            "action_space": expert.space.name,
+            "control_period_s": settings.control_period_s,
+            "source": source,
+            "labels": EXPERT_SOURCE,
+            "driver": (
+                f"policy {Path(settings.policy_path).resolve()} (expert_mix "
+                f"{settings.expert_mix:g})"
+                if dagger
+                else EXPERT_SOURCE
+            ),
+        }
+        bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
+        messages = bag.messages
+    return CollectedEpisode(result, path, messages, source)
 
 
 def collect_demonstrations(
@@ -139,34 +283,33 @@ def collect_demonstrations(
     out_dir: Path,
     seed_start: int = 0,
     control_period_s: float = RT1_CONTROL_PERIOD_S,
-    world: SimWorld | None = None,
+    split: str = "seen",
+    jobs: int = 1,
+    policy_path: Path | None = None,
+    expert_mix: float = 0.0,
     on_episode: Callable[[CollectedEpisode], None] | None = None,
 ) -> list[CollectedEpisode]:
-    """Run the scripted expert for `episodes` seeds of `family`, one MCAP file each."""
-    world = world or SimWorld()
-    expert = ScriptedExpert()
-    collected = []
-    for seed in range(seed_start, seed_start + episodes):
-        path = Path(out_dir) / f"{family}_seed{seed}.mcap"
-        with McapBagWriter(path) as bag:
-            recorder = _RecordingExpert(expert, bag, control_period_s)
-            result = run_episode(world, family, seed, recorder, control_period_s)
-            end_ns = round(world.state().time_s * 1e9)
-            bag.write("/episode/success", "std_msgs/msg/Bool", {"data": result.success}, end_ns)
-            info = {
-                "family": family,
-                "seed": seed,
-                "instruction": result.instruction,
-                "success": result.success,
-                "steps": result.steps,
-                "action_space": expert.space.name,
-                "control_period_s": control_period_s,
-                "source": "rt_ros scripted expert",
-            }
-            bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
-            messages = bag.messages
-        episode = CollectedEpisode(result, path, messages)
-        collected.append(episode)
-        if on_episode is not None:
-            on_episode(episode)
-    return collected
+    """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
+    processes; with `policy_path`, DAgger episodes (see the module docstring)."""
+    if jobs < 1:
+        raise ValueError(f"jobs ({jobs!r}) must be >= 1")
+    settings = CollectSettings(
+        family, Path(out_dir), split, control_period_s, policy_path, expert_mix
+    )
+    seeds = range(seed_start, seed_start + episodes)
+    collected: list[CollectedEpisode] = []
+    if jobs == 1:
+        for seed in seeds:
+            collected.append(collect_episode(settings, seed))
+            if on_episode is not None:
+                on_episode(collected[-1])
+        return collected
+    # Spawned workers: no simulator, OpenGL or ONNX Runtime state is inherited by a fork.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(collect_episode, settings, seed) for seed in seeds]
+        for future in as_completed(futures):
+            collected.append(future.result())
+            if on_episode is not None:
+                on_episode(collected[-1])
+    return sorted(collected, key=lambda episode: episode.result.seed)
