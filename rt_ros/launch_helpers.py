@@ -2,19 +2,24 @@
 
 Only launch files import this module: it needs the ROS 2 `launch` and `launch_ros` packages, which
 a pip-only install of rt_ros lacks, and nothing else in rt_ros imports it. An argument left empty
-keeps the value in the node's parameter file; one that is set overrides it.
+keeps the value in the node's parameter file; one that is set overrides it. The parameter files a
+launch writes (overrides, namespaced copies) live in one temporary folder, removed when the launch
+shuts down.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from launch.actions import DeclareLaunchArgument, Shutdown
+from launch.action import Action
+from launch.actions import DeclareLaunchArgument, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnShutdown
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -101,11 +106,12 @@ def rt_ros_nodes(
     context: LaunchContext,
     backend: str,
     driver_params_arguments: Sequence[str] = ("driver_params_file",),
-) -> list[Node]:
+) -> list[Action]:
     """The policy node and the driver node on `backend`; the function of an OpaqueFunction.
 
     `driver_params_arguments` names the launch arguments holding driver parameter files, applied
-    in order (a later file overrides an earlier one; empty ones are skipped).
+    in order (a later file overrides an earlier one; empty ones are skipped). Also returned: the
+    handler that removes this launch's parameter folder at shutdown.
     """
     namespace = _argument(context, "namespace").rstrip("/")
     # Under a namespace (ours, or one an including file pushed), plain node sections need scoping.
@@ -124,8 +130,18 @@ def rt_ros_nodes(
         policy_overrides["providers"] = _string_list(providers)
     driver_overrides = {"backend": backend, "use_sim_time": use_sim_time}
 
-    policy_files = _params_files(context, ["policy_params_file"], POLICY_NODE, scoped)
-    driver_files = _params_files(context, driver_params_arguments, DRIVER_NODE, scoped)
+    policy_files = _params_files(context, ["policy_params_file"])
+    driver_files = _params_files(context, driver_params_arguments)
+    folder = Path(tempfile.mkdtemp(prefix="rt_ros_launch_params_"))
+    try:
+        if scoped:
+            policy_files = _scoped_params_files(policy_files, POLICY_NODE, folder)
+            driver_files = _scoped_params_files(driver_files, DRIVER_NODE, folder)
+        policy_files.append(_overrides_file(policy_overrides, POLICY_NODE, folder))
+        driver_files.append(_overrides_file(driver_overrides, DRIVER_NODE, folder))
+    except (OSError, ValueError):
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     common: dict[str, Any] = {
         "package": PACKAGE,
         "namespace": namespace or None,
@@ -133,45 +149,32 @@ def rt_ros_nodes(
         "ros_arguments": ["--log-level", _argument(context, "log_level")],
     }
     # The two nodes work only as a pair: when either exits (a bad bundle, a backend that cannot
-    # be configured), the launch ends rather than leaving half a robot running.
+    # be configured), the launch ends rather than leaving half a robot running. The nodes read
+    # their parameter files at start-up; the folder goes when the launch shuts down. The override
+    # files come last: a set launch argument wins over every file.
     return [
         Node(
             executable=POLICY_NODE,
-            parameters=[*policy_files, policy_overrides],
+            parameters=[str(path) for path in policy_files],
             on_exit=Shutdown(reason=f"{POLICY_NODE} exited"),
             **common,
         ),
         Node(
             executable=DRIVER_NODE,
-            parameters=[*driver_files, driver_overrides],
+            parameters=[str(path) for path in driver_files],
             on_exit=Shutdown(reason=f"{DRIVER_NODE} exited"),
             **common,
+        ),
+        RegisterEventHandler(
+            OnShutdown(
+                on_shutdown=lambda _event, _context: shutil.rmtree(folder, ignore_errors=True)
+            )
         ),
     ]
 
 
-def _argument(context: LaunchContext, name: str) -> str:
-    return LaunchConfiguration(name).perform(context).strip()
-
-
-def _params_files(
-    context: LaunchContext, arguments: Sequence[str], node_name: str, scoped: bool
-) -> list[str]:
-    """The files the launch arguments name, in order, empty ones skipped. A missing file fails
-    the launch: launch_ros would only warn and run the node on its defaults."""
-    files = []
-    for name in arguments:
-        if not (value := _argument(context, name)):
-            continue
-        path = Path(os.path.expanduser(value))
-        if not path.is_file():
-            raise FileNotFoundError(f"launch argument {name}: {str(path)!r} is not a file")
-        files.append(str(_scoped_to_namespace(path, node_name) if scoped else path))
-    return files
-
-
-def _scoped_to_namespace(path: Path, node_name: str) -> Path:
-    """`path`, or a copy of it whose `node_name:` section also applies in a namespace.
+def scoped_params_file(path: Path, node_name: str, copy: Path) -> Path:
+    """`path`, or `copy`: the file with its `node_name:` section keyed to apply in a namespace.
 
     rcl applies a section keyed `policy_node` to `/policy_node` only, not to
     `/robot1/policy_node`; the copy keys it `/**/policy_node`, which matches in any namespace.
@@ -185,11 +188,42 @@ def _scoped_to_namespace(path: Path, node_name: str) -> Path:
     if not isinstance(sections, dict) or wildcard in sections or not plain & sections.keys():
         return path
     scoped = {(wildcard if key in plain else key): value for key, value in sections.items()}
-    with tempfile.NamedTemporaryFile(
-        "w", prefix=f"rt_ros_{node_name}_", suffix=".yaml", delete=False, encoding="utf-8"
-    ) as copy:
-        yaml.safe_dump(scoped, copy, sort_keys=False)
-    return Path(copy.name)
+    copy.write_text(yaml.safe_dump(scoped, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def _argument(context: LaunchContext, name: str) -> str:
+    return LaunchConfiguration(name).perform(context).strip()
+
+
+def _params_files(context: LaunchContext, arguments: Sequence[str]) -> list[Path]:
+    """The files the launch arguments name, in order, empty ones skipped. A missing file fails
+    the launch: launch_ros would only warn and run the node on its defaults."""
+    files = []
+    for name in arguments:
+        if not (value := _argument(context, name)):
+            continue
+        path = Path(os.path.expanduser(value))
+        if not path.is_file():
+            raise FileNotFoundError(f"launch argument {name}: {str(path)!r} is not a file")
+        files.append(path)
+    return files
+
+
+def _scoped_params_files(files: list[Path], node_name: str, folder: Path) -> list[Path]:
+    return [
+        scoped_params_file(path, node_name, folder / f"{node_name}_{index}.yaml")
+        for index, path in enumerate(files)
+    ]
+
+
+def _overrides_file(overrides: dict[str, Any], node_name: str, folder: Path) -> Path:
+    """The launch arguments' parameters as a file in `folder`, keyed for any namespace (given a
+    dict, launch_ros would write a temporary file of its own and never remove it)."""
+    path = folder / f"{node_name}_overrides.yaml"
+    sections = {f"/**/{node_name}": {"ros__parameters": overrides}}
+    path.write_text(yaml.safe_dump(sections, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _positive_float(name: str, text: str) -> float:

@@ -459,7 +459,7 @@ class PolicyNode(Node):
 
     def _publish(self, commands: PolicyCommands, stamp: Any) -> None:
         if not self.context.ok():
-            return  # shutting down: rclpy's signal handler has already closed the context
+            return  # shutting down: the context is already closed
         settings = self.settings
         self._arm_pub.publish(_twist_msg(commands.arm, stamp, settings.arm_frame_id))
         self._base_pub.publish(_twist_msg(commands.base, stamp, settings.base_frame_id))

@@ -1,11 +1,14 @@
 """Launch test of launch/robot.launch.py: the policy node and the driver node (ros_topics backend)
-from the installed launch file, in a namespace, with an exported rt1-tiny bundle. An instruction
-and camera frames go in; policy commands on cmd/arm and the driver's output to MoveIt Servo,
-cmd_vel and the gripper controller come out; both nodes exit 0 when the launch is shut down.
+from the installed launch file, in a namespace, with an exported rt1-tiny bundle and a policy
+params file keyed plainly `policy_node:` (as a user writes one), which applies in the namespace
+only through launch_helpers' rewrite. An instruction and camera frames go in; policy commands on
+cmd/arm and the driver's output to MoveIt Servo, cmd_vel and the gripper controller come out;
+both nodes exit 0 when the launch is shut down, and the params files the launch wrote are gone.
 
-Needs a ROS 2 install with launch_testing and launch_ros, and rt_ros built into it:
-`colcon test --packages-select rt_ros`, or `launch_test test/launch/test_robot_launch.py`.
-The bundle: the folder in RT_ROS_TEST_BUNDLE, else one exported here (needs torch, ~30 s).
+Runs with launch_testing and launch_ros and rt_ros in the ament index: `bash scripts/test.sh
+test/launch` (the launch wheels), `colcon test --packages-select rt_ros` (a ROS install), or
+`launch_test test/launch/test_robot_launch.py`. The bundle: the folder in RT_ROS_TEST_BUNDLE,
+else one exported here (needs torch, ~30 s).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import numpy as np
 import pytest
 
 REASON = (
-    "launch tests need a ROS 2 install with launch_testing and launch_ros "
-    "(colcon test, or launch_test test/launch/test_robot_launch.py)"
+    "launch tests need launch_testing and launch_ros: a ROS 2 install (colcon test) or the "
+    "launch wheels that scripts/setup.sh installs from ../shared/wheels/ros2-launch"
 )
 pytest.importorskip("launch_testing", reason=REASON)
 pytest.importorskip("launch_ros", reason=REASON)
@@ -41,33 +44,35 @@ from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS  # noqa: E
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_test loads files by path
 from launch_test_support import (  # noqa: E402
-    BUNDLE_REASON,
+    SKIP_REASON,
     STARTUP_TIMEOUT_S,
     LaunchTestNodeMixin,
     always_arm_params_file,
+    domain_id,
+    launch_params_files,
     model_bundle,
     share_dir,
     twist_is_zero,
 )
 
-# This file's own ROS domain (200-214; test_sim_launch.py uses 215-229), loopback only.
-DOMAIN_ID = 200 + os.getpid() % 15
+DOMAIN_ID = domain_id("robot")  # loopback only
 NAMESPACE = "robot1"
 CONTROL_RATE_HZ = 10
 CAMERA_RATE_HZ = 15.0
 COMMAND_TIMEOUT_S = 20.0
 
 
-@pytest.mark.skipif(BUNDLE_REASON is not None, reason=str(BUNDLE_REASON))
+@pytest.mark.skipif(SKIP_REASON is not None, reason=str(SKIP_REASON))
 @pytest.mark.rostest
 def generate_test_description() -> LaunchDescription:
-    if BUNDLE_REASON is not None:
-        raise unittest.SkipTest(BUNDLE_REASON)
+    if SKIP_REASON is not None:
+        raise unittest.SkipTest(SKIP_REASON)
     os.environ.update(ROS_DOMAIN_ID=str(DOMAIN_ID), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     launch_file = share_dir() / "launch" / "robot.launch.py"
     arguments = {
         "model_path": str(model_bundle()),
-        "policy_params_file": str(always_arm_params_file()),
+        # Keyed `policy_node:`, which rcl applies to /policy_node only, not /robot1/policy_node.
+        "policy_params_file": str(always_arm_params_file("policy_node")),
         "namespace": NAMESPACE,
         "control_rate_hz": str(CONTROL_RATE_HZ),  # an integer: the launch file makes it 10.0
         "providers": "cpu",
@@ -98,12 +103,15 @@ class TestRobotLaunch(LaunchTestNodeMixin, unittest.TestCase):
 
     def test_both_nodes_come_up_with_the_launch_arguments(self, proc_output) -> None:
         proc_output.assertWaitFor(
-            f"ready: bundle {os.environ['RT_ROS_TEST_BUNDLE']}",
+            f"ready: bundle {model_bundle()}",
             process="policy_node",
             timeout=STARTUP_TIMEOUT_S,
         )
         proc_output.assertWaitFor(f"{float(CONTROL_RATE_HZ):g} Hz", process="policy_node")
         # The policy params file is keyed `policy_node:`; under the namespace it still applies.
+        proc_output.assertWaitFor(
+            f"[{NAMESPACE}.policy_node]: ready: bundle", process="policy_node"
+        )
         proc_output.assertWaitFor("action space rt1_always_arm;", process="policy_node")
         proc_output.assertWaitFor(
             "configured: backend ros_topics", process="driver_node", timeout=STARTUP_TIMEOUT_S
@@ -160,8 +168,22 @@ class TestRobotLaunch(LaunchTestNodeMixin, unittest.TestCase):
 
 @launch_testing.post_shutdown_test()
 class TestRobotLaunchShutdown(unittest.TestCase):
-    def test_both_nodes_exit_cleanly_on_sigint(self, proc_info) -> None:
+    def test_both_nodes_exit_cleanly_on_sigint(self, proc_info, proc_output) -> None:
         names = " ".join(proc_info.process_names())
         assert "policy_node" in names
         assert "driver_node" in names
         launch_testing.asserts.assertExitCodes(proc_info)
+        for output in proc_output:
+            assert b"Traceback" not in output.text, output.text.decode(errors="replace")
+
+    def test_the_params_files_the_launch_wrote_are_gone(self, proc_info) -> None:
+        written = [p for p in launch_params_files(proc_info) if "rt_ros_launch_params_" in str(p)]
+        # The namespaced copy of the plain-keyed policy file, each node's launch arguments.
+        expected = {
+            "policy_node_0.yaml",
+            "policy_node_overrides.yaml",
+            "driver_node_overrides.yaml",
+        }
+        assert expected <= {path.name for path in written}, written
+        assert not [path for path in written if path.exists()]
+        assert not [path.parent for path in written if path.parent.exists()]
