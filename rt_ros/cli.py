@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -263,6 +265,66 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rt_ros.train.augment import AugmentConfig
+    from rt_ros.train.train_config import TrainConfig
+    from rt_ros.train.trainer import train
+
+    try:
+        config = TrainConfig(
+            data=tuple(args.data),
+            out_dir=args.out,
+            preset=args.preset,
+            action_space=args.action_space,
+            topic_map=args.topic_map,
+            store_dir=args.store,
+            val_fraction=args.val_fraction,
+            include_failed_demonstrations=args.include_failed,
+            epochs=args.epochs,
+            max_steps=args.max_steps,
+            chunks_per_batch=args.chunks_per_batch,
+            windows_per_chunk=args.windows_per_chunk,
+            learning_rate=args.lr,
+            warmup_steps=args.warmup_steps,
+            weight_decay=args.weight_decay,
+            precision=args.precision,
+            augment=None if args.no_augment else AugmentConfig(),
+            val_every_steps=args.val_every,
+            checkpoint_every_steps=args.checkpoint_every,
+            seed=args.seed,
+            init_checkpoint=args.init,
+            threads=args.threads,
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    rank = int(os.environ.get("RANK", "0"))
+    with Progress(
+        TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=rank != 0,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("starting", total=None)
+        shown: dict = {}
+
+        def on_progress(step: int, total: int, row: dict) -> None:
+            shown.update({k: v for k, v in row.items() if k in ("loss", "token_accuracy")})
+            shown.update({k: v for k, v in row.items() if k in ("val_loss", "val_acc")})
+            text = "  ".join(
+                f"{key} {value:.3f}" for key, value in shown.items() if isinstance(value, float)
+            )
+            progress.update(bar, completed=step, total=total, description=text)
+            if "val_loss" in row:
+                console.log(f"step {step}: validation loss {row['val_loss']:.4f}, "
+                            f"token accuracy {row['val_acc']:.4f}")  # fmt: skip
+
+        summary = train(config, resume=args.resume, progress=on_progress, say=console.log)
+    if rank == 0:
+        console.print(
+            f"[green]wrote {args.out / 'model.pt'}[/green] ({summary['training']['steps']} steps "
+            f"in {summary['training']['wall_s']:.0f} s); curves: {args.out / 'curves.png'}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rt-ros", description="Robotics Transformer policies for ROS 2."
@@ -363,6 +425,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="DAgger: probability that a tick executes the expert's action instead",
     )
     collect.set_defaults(func=_cmd_collect)
+
+    train_cmd = commands.add_parser(
+        "train", help="train RT-1 on recorded episodes (rosbag2 MCAP); torchrun for DDP"
+    )
+    train_cmd.add_argument("--data", type=Path, nargs="+", required=True, help="recordings")
+    train_cmd.add_argument("--preset", choices=PRESET_CHOICES, default="rt1-tiny")
+    train_cmd.add_argument("--out", type=Path, required=True, help="run folder")
+    train_cmd.add_argument("--action-space", default="rt1_everyday_robots")
+    train_cmd.add_argument(
+        "--topic-map", default="rt_ros_collect", help="topic map name or YAML path"
+    )
+    train_cmd.add_argument("--store", type=Path, help="training store (default: OUT/store)")
+    train_cmd.add_argument("--val-fraction", type=float, default=0.05)
+    train_cmd.add_argument(
+        "--include-failed", action="store_true", help="also train on failed demonstrations"
+    )
+    train_cmd.add_argument("--epochs", type=float, default=20.0)
+    train_cmd.add_argument("--max-steps", type=int, help="stop after this many steps instead")
+    train_cmd.add_argument("--chunks-per-batch", type=int, default=4)
+    train_cmd.add_argument("--windows-per-chunk", type=int, default=8)
+    train_cmd.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    train_cmd.add_argument("--warmup-steps", type=int, default=300)
+    train_cmd.add_argument("--weight-decay", type=float, default=0.01)
+    train_cmd.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    train_cmd.add_argument("--no-augment", action="store_true", help="no shift / colour jitter")
+    train_cmd.add_argument("--val-every", type=int, default=500, help="steps between validations")
+    train_cmd.add_argument("--checkpoint-every", type=int, default=500)
+    train_cmd.add_argument("--seed", type=int, default=0)
+    train_cmd.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
+    train_cmd.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
+    train_cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: all)")
+    train_cmd.set_defaults(func=_cmd_train)
 
     # Simulator tools (their modules import only argparse and rich until they run).
     from rt_ros.sim.bench import add_subcommands as add_sim_bench

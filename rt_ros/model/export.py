@@ -142,7 +142,7 @@ def build_random_model(preset: str | ModelPreset, seed: int = 0) -> RT1:
     return model.eval()
 
 
-def _cached_instruction_encoder(progress: ProgressCallback) -> tuple[Path, dict]:
+def cached_instruction_encoder(progress: ProgressCallback) -> tuple[Path, dict]:
     """Export all-MiniLM-L6-v2 once per machine; later bundles copy the cached files."""
     folder = cache_dir() / "instruction_encoders" / "all-MiniLM-L6-v2"
     spec_path = folder / "spec.yaml"
@@ -292,7 +292,7 @@ def export_bundle(
             f"bins but preset {preset_obj.name} predicts {preset_obj.num_action_dims} x "
             f"{preset_obj.num_action_bins}"
         )
-    encoder_folder, encoder_spec = _cached_instruction_encoder(say)
+    encoder_folder, encoder_spec = cached_instruction_encoder(say)
     if encoder_spec["embedding_dim"] != preset_obj.embedding_dim:
         raise ConfigError(
             f"preset {preset_obj.name} expects {preset_obj.embedding_dim}-d embeddings but "
