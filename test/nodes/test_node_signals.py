@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("rclpy", reason="needs rclpy (the ros extra or a ROS 2 install)")
 
-from conftest import EXIT_TIMEOUT_S, NodeProcess  # noqa: E402
-from test_policy_node import PolicyHarness  # noqa: E402
+from conftest import EXIT_TIMEOUT_S, NodeProcess
+from test_policy_node import PolicyHarness
 
 pytestmark = pytest.mark.ros
 
