@@ -26,6 +26,7 @@ from rich.table import Table
 from rt_ros.runtime.errors import ConfigError, RtRosError
 
 PRESET_CHOICES = ("rt1", "rt1-tiny")
+FAMILY_CHOICES = ("pick", "move_near", "knock_over", "place_upright", "drawer")
 console = Console(stderr=True)
 WIDE = 140  # tables stay readable when stdout is not a terminal
 
@@ -325,6 +326,59 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rt_ros.eval.closed_loop import EvalSettings, evaluate
+    from rt_ros.eval.report import markdown_table, write_report
+
+    try:
+        settings = EvalSettings(
+            model_path=args.model or _default_bundle(),
+            out_dir=args.out,
+            families=tuple(args.families),
+            splits=tuple(args.splits),
+            episodes=args.episodes,
+            unseen_episodes=args.unseen_episodes,
+            seed_start=args.seed_start,
+            jobs=args.jobs,
+            through="direct" if args.direct else "nodes",
+            control_rate_hz=args.control_rate_hz,
+            with_expert=not args.no_expert,
+            failure_videos=args.failure_videos,
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    total = sum(settings.episodes_for(split) for split in settings.splits) * len(settings.families)
+    tally: dict[str, list[int]] = {}
+    with Progress(
+        TextColumn(f"eval ({settings.through})"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("", total=total)
+
+        def on_episode(result) -> None:
+            counts = tally.setdefault(f"{result.family}/{result.split}", [0, 0])
+            counts[0] += result.success
+            counts[1] += 1
+            progress.update(
+                bar,
+                advance=1,
+                description=f"{result.family} {result.split} seed {result.seed}: "
+                f"{'success' if result.success else 'failure'} "
+                f"({counts[0]}/{counts[1]} in its row)",
+            )
+
+        results = evaluate(settings, on_episode)
+    title = f"rt-ros eval: {Path(settings.model_path).name}, through {settings.through}"
+    rows = write_report(results, settings.out_dir, title)
+    console.print(markdown_table(rows))
+    console.print(
+        f"wrote {settings.out_dir}/summary.md, summary.csv, episodes.csv, success.png "
+        f"and failure videos under {settings.out_dir}/failures"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rt-ros", description="Robotics Transformer policies for ROS 2."
@@ -382,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--task",
         default="pick",
-        choices=("pick", "move_near", "knock_over", "place_upright", "drawer"),
+        choices=FAMILY_CHOICES,
         help="task family laid out in the kitchen",
     )
     demo.add_argument("--seed", type=int, default=0, help="layout seed")
@@ -399,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--task",
         required=True,
-        choices=("pick", "move_near", "knock_over", "place_upright", "drawer"),
+        choices=FAMILY_CHOICES,
         help="task family",
     )
     collect.add_argument("--episodes", type=int, default=10, help="episodes (one file each)")
@@ -457,6 +511,43 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
     train_cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: all)")
     train_cmd.set_defaults(func=_cmd_train)
+
+    eval_cmd = commands.add_parser(
+        "eval", help="closed-loop success of a bundle through the nodes, per family and split"
+    )
+    eval_cmd.add_argument("--model", type=Path, help="bundle folder (default: models/rt1-tiny)")
+    eval_cmd.add_argument(
+        "--families",
+        nargs="+",
+        default=list(FAMILY_CHOICES),
+        choices=FAMILY_CHOICES,
+        help="task families",
+    )
+    eval_cmd.add_argument(
+        "--splits",
+        nargs="+",
+        default=["seen", "unseen_paraphrase", "unseen_combination"],
+        choices=("any", "seen", "unseen_paraphrase", "unseen_combination"),
+        help="seen layouts and wordings, or the held-out paraphrases / combinations",
+    )
+    eval_cmd.add_argument("--episodes", type=int, default=100, help="per family, split seen")
+    eval_cmd.add_argument(
+        "--unseen-episodes", type=int, help="per family and held-out split (default: --episodes)"
+    )
+    eval_cmd.add_argument(
+        "--seed-start", type=int, default=100_000, help="first seed (training uses low seeds)"
+    )
+    eval_cmd.add_argument("--jobs", type=int, default=1, help="episodes in parallel")
+    eval_cmd.add_argument(
+        "--direct",
+        action="store_true",
+        help="run the runtime without ROS on fixed physics steps (quick checks, not the figure)",
+    )
+    eval_cmd.add_argument("--control-rate-hz", type=float, default=3.0)
+    eval_cmd.add_argument("--no-expert", action="store_true", help="skip the scripted expert")
+    eval_cmd.add_argument("--failure-videos", type=int, default=5, help="kept per row")
+    eval_cmd.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")
+    eval_cmd.set_defaults(func=_cmd_eval)
 
     # Simulator tools (their modules import only argparse and rich until they run).
     from rt_ros.sim.bench import add_subcommands as add_sim_bench

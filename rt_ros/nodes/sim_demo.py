@@ -44,11 +44,27 @@ class DemoSettings:
     model_path: Path
     task: str = "pick"
     seed: int = 0
+    split: str = "any"  # any, seen, unseen_paraphrase, unseen_combination
     instruction: str | None = None  # None: the task's own instruction
     max_steps: int | None = None  # None: the task family's budget
     control_rate_hz: float = 3.0
     out_dir: Path = Path("runs/demo")
     viewer: bool = False
+
+
+@dataclass(frozen=True)
+class NodeEpisode:
+    """How one episode through the nodes went (rt-ros demo and rt-ros eval)."""
+
+    instruction: str
+    success: bool
+    steps: int
+    terminated_by_policy: bool
+    untrained_model: bool
+    latency_ms: dict[str, tuple[float, float]]
+    frames: int
+    wall_time_s: float
+    last_frame: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -159,9 +175,37 @@ class _Recorder(Node):
 
 def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
     """Run one episode; writes `demo.mp4`, `last_frame.png` and `summary.json` to out_dir."""
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     video_path = settings.out_dir / "demo.mp4"
+    episode = run_node_episode(settings, video_path, on_step)
+    if episode.last_frame is not None:
+        cv2.imwrite(
+            str(settings.out_dir / "last_frame.png"),
+            cv2.cvtColor(episode.last_frame, cv2.COLOR_RGB2BGR),
+        )
+    summary = DemoSummary(
+        task=settings.task,
+        seed=settings.seed,
+        instruction=episode.instruction,
+        success=episode.success,
+        steps=episode.steps,
+        terminated_by_policy=episode.terminated_by_policy,
+        untrained_model=episode.untrained_model,
+        image_to_command_ms_p50=round(episode.latency_ms["image_to_command"][0], 2),
+        image_to_command_ms_p99=round(episode.latency_ms["image_to_command"][1], 2),
+        policy_step_ms_p50=round(episode.latency_ms["policy_step"][0], 2),
+        video=str(video_path),
+        frames=episode.frames,
+        wall_time_s=episode.wall_time_s,
+    )
+    (settings.out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
+    return summary
+
+
+def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> NodeEpisode:
+    """One episode through the driver (sim backend) and the policy node in one executor; the
+    annotated head camera goes to `video_path`. rclpy is initialised and shut down here."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     config = config_dir()
     rclpy.init()
     try:
@@ -172,6 +216,7 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
                 "--params-file", str(config / "sim.yaml"),
                 "-p", f"sim.task:={settings.task}",
                 "-p", f"sim.seed:={settings.seed}",
+                "-p", f"sim.split:={settings.split}",
             ]
         )  # fmt: skip
         if not driver.configure_and_activate():
@@ -223,33 +268,22 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
         driver.trigger_deactivate()  # the robot stops; physics is no longer stepped
         success = bool(backend.task.success(backend.world))
         recorder.close()
-        if recorder.last_frame is not None:
-            cv2.imwrite(
-                str(settings.out_dir / "last_frame.png"),
-                cv2.cvtColor(recorder.last_frame, cv2.COLOR_RGB2BGR),
-            )
-        latency = policy.latency_ms()
-        summary = DemoSummary(
-            task=settings.task,
-            seed=settings.seed,
+        episode = NodeEpisode(
             instruction=instruction,
             success=success,
             steps=min(recorder.steps, max_steps),
             terminated_by_policy=recorder.terminated,
             untrained_model=untrained,
-            image_to_command_ms_p50=round(latency["image_to_command"][0], 2),
-            image_to_command_ms_p99=round(latency["image_to_command"][1], 2),
-            policy_step_ms_p50=round(latency["policy_step"][0], 2),
-            video=str(video_path),
+            latency_ms=policy.latency_ms(),
             frames=recorder.frames,
             wall_time_s=round(time.monotonic() - started, 2),
+            last_frame=recorder.last_frame,
         )
-        (settings.out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
         if viewer is not None:
             viewer.close()
         for node in (recorder, policy, driver):
             node.destroy_node()
-        return summary
+        return episode
     finally:
         rclpy.try_shutdown()
 
