@@ -9,8 +9,8 @@ bash scripts/setup.sh || exit 1
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 venv=${RT_ROS_VENV:-.venv}
-# The launch tests find rt_ros through the ament index: the prefix setup.sh made, when the launch
-# stack came from wheels (on a ROS install, colcon's install/ prefix comes first when sourced).
+# The launch tests find rt_ros through the ament index: the prefix setup.sh links to this checkout
+# once the launch stack is there (test/launch; a sourced ROS install's prefixes stay after it).
 if [ -d "$venv/ament_prefix" ]; then
   venv_dir=$(cd "$venv" && pwd)
   export AMENT_PREFIX_PATH="$venv_dir/ament_prefix:$venv_dir${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"

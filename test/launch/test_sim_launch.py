@@ -157,7 +157,7 @@ class TestSimEpisode(LaunchTestNodeMixin, unittest.TestCase):
         start = joints[-1]
         assert np.abs(np.subtract(start.position, joints[0].position)).max() < MOVED_TOLERANCE
 
-        from rt_ros.sim.tasks import get_task
+        from rt_ros.sim.tasks import get_task  # here: it imports mujoco
 
         say.publish(String(data=instruction))
         budget = get_task(family).max_steps
