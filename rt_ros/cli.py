@@ -31,11 +31,39 @@ console = Console(stderr=True)
 WIDE = 140  # tables stay readable when stdout is not a terminal
 
 
+def _held_out_store(checkpoint: Path, store: Path | None) -> Path | None:
+    """The store whose held-out episodes check an exported checkpoint: the one given, else the
+    one it was trained on if it is still there."""
+    if store is not None:
+        return store
+    import torch
+
+    provenance = torch.load(checkpoint, map_location="cpu", weights_only=True).get("provenance")
+    recorded = ((provenance or {}).get("data") or {}).get("store")
+    if recorded and (Path(recorded) / "store.json").is_file():
+        return Path(recorded)
+    console.log(f"{checkpoint}: its training store is gone; no held-out accuracy is recorded")
+    return None
+
+
 def _export_with_progress(
-    out: Path, preset: str, checkpoint: Path | None, seed: int, action_space: str
+    out: Path,
+    preset: str,
+    checkpoint: Path | None,
+    seed: int,
+    action_space: str,
+    store: Path | None = None,
 ) -> None:
     # torch is needed only here: a robot install without the `train` extra can still bench.
     from rt_ros.model.export import export_bundle
+
+    validate = None
+    if checkpoint is not None:
+        held_out = _held_out_store(checkpoint, store)
+        if held_out is not None:
+            from rt_ros.train.held_out_accuracy import held_out_validator
+
+            validate = held_out_validator(held_out)
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
@@ -47,7 +75,13 @@ def _export_with_progress(
             console.log(f"{preset}: {message}")
 
         manifest = export_bundle(
-            out, preset, checkpoint=checkpoint, seed=seed, action_space=action_space, progress=say
+            out,
+            preset,
+            checkpoint=checkpoint,
+            seed=seed,
+            action_space=action_space,
+            progress=say,
+            validate=validate,
         )
     parity = manifest.provenance["parity"]
     console.print(
@@ -56,10 +90,19 @@ def _export_with_progress(
         f"max |logit diff| ONNX vs PyTorch {parity['max_logit_difference']:.1e}, "
         f"argmax identical: {parity['argmax_identical']})"
     )
+    held_out = manifest.provenance.get("held_out")
+    if held_out:
+        console.print(
+            f"held-out token accuracy over {held_out['pytorch']['ticks']} ticks: PyTorch "
+            f"{held_out['pytorch']['token_accuracy']:.4f}, ONNX bundle "
+            f"{held_out['onnx']['token_accuracy']:.4f}"
+        )
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    _export_with_progress(args.out, args.preset, args.checkpoint, args.seed, args.action_space)
+    _export_with_progress(
+        args.out, args.preset, args.checkpoint, args.seed, args.action_space, args.store
+    )
     return 0
 
 
@@ -391,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--preset", choices=PRESET_CHOICES, default="rt1-tiny")
     export.add_argument("--checkpoint", type=Path, help="training checkpoint (default: random)")
+    export.add_argument(
+        "--store",
+        type=Path,
+        help="training store whose held-out episodes check the export (default: the "
+        "checkpoint's own, if present)",
+    )
     export.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     export.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
     export.add_argument(

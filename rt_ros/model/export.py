@@ -8,6 +8,7 @@ PyTorch before it writes the manifest: a bundle that exists has graphs that matc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import io
 import logging
@@ -50,6 +51,12 @@ PARITY_TRIALS = 3
 CALIBRATION_BATCHES = 4
 
 ProgressCallback = Callable[[str], None]
+# A check of the written bundle against the model (e.g. held-out token accuracy of both); its
+# result goes into the manifest's provenance under "held_out".
+BundleValidator = Callable[["RT1", Path, ActionSpace], dict]
+# Held-out token accuracy of the bundle may differ from the checkpoint's by at most this much
+# (argmax near-ties can flip under float rounding; anything more is a broken export).
+MAX_HELD_OUT_ACCURACY_DIFFERENCE = 0.005
 
 
 class ExportError(RtRosError):
@@ -265,8 +272,13 @@ def export_bundle(
     seed: int = 0,
     action_space: str | Path = DEFAULT_ACTION_SPACE,
     progress: ProgressCallback | None = None,
+    validate: BundleValidator | None = None,
 ) -> BundleManifest:
-    """Write a complete, parity-checked model bundle to `out_dir` and return its manifest."""
+    """Write a complete, parity-checked model bundle to `out_dir` and return its manifest.
+
+    `validate(model, out_dir, space)` runs on the finished bundle; its figures are recorded in
+    the manifest, and a bundle whose held-out accuracy disagrees with the model's is removed.
+    """
     say = progress or (lambda message: None)
     out_dir = Path(out_dir)
     space: ActionSpace = load_action_space(action_space)
@@ -383,4 +395,18 @@ def export_bundle(
         deviations=tuple(_deviations(preset_obj, trained=checkpoint is not None)),
     )
     manifest.write(out_dir)
+    if validate is not None:
+        say("held-out token accuracy: PyTorch checkpoint vs exported bundle")
+        figures = validate(model, out_dir, space)
+        difference = abs(figures["onnx"]["token_accuracy"] - figures["pytorch"]["token_accuracy"])
+        if difference > MAX_HELD_OUT_ACCURACY_DIFFERENCE:
+            (out_dir / "manifest.yaml").unlink()
+            raise ExportError(
+                f"held-out token accuracy of the bundle ({figures['onnx']['token_accuracy']:.4f})"
+                f" differs from the checkpoint's ({figures['pytorch']['token_accuracy']:.4f})"
+            )
+        manifest = dataclasses.replace(
+            manifest, provenance={**manifest.provenance, "held_out": _plain(figures)}
+        )
+        manifest.write(out_dir)
     return manifest

@@ -411,6 +411,7 @@ def _provenance(config: TrainConfig, store: TrainingStore) -> dict:
         "code": {"rt_ros": rt_ros.__version__, "git_commit": _git_commit()},
         "data": {
             "recordings": [str(Path(path).resolve()) for path in config.data],
+            "store": str(config.store_path.resolve()),
             "store_fingerprint": store.meta["fingerprint"],
             "episodes": store.summary(),
             "instructions": len(store.instructions),
