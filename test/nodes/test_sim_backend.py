@@ -32,7 +32,7 @@ def test_sim_backend_publishes_camera_and_joints_and_moves_the_arm(start_node, r
     joints = ros_node.subscribe(JointState, "joint_states", SENSOR_QOS)
     arm = ros_node.publisher(TwistStamped, "cmd/arm")
     mode = ros_node.publisher(String, "cmd/mode")
-    driver.wait_for_output(r"sim: task pick \(seed 3\)", timeout_s=60.0)
+    driver.wait_for_output(r"sim: task pick \(seed 3[,)]", timeout_s=60.0)
 
     frame = images.wait_for(lambda m: True, timeout_s=30.0).msg
     rgb = image_msg_to_rgb(frame)
