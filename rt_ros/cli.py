@@ -369,6 +369,45 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_bench(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from rt_ros.train.train_benchmark import run_train_benchmark
+    from rt_ros.train.training_store import TrainingStore
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    store = TrainingStore(args.store)
+    with Progress(
+        TextColumn("train-bench"), BarColumn(), MofNCompleteColumn(), console=console,
+        transient=True,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("", total=args.steps + 2)
+        results = run_train_benchmark(
+            store, args.preset, args.steps, on_step=lambda: progress.advance(bar)
+        )
+    table = Table(
+        title=f"training step cost, {args.preset}, {torch.get_num_threads()} threads "
+        "(median of interleaved steps)"
+    )
+    for column in ("variant", "frames / step", "windows / step", "ms / encoded frame",
+                   "ms / window", "vs shared fp32"):  # fmt: skip
+        table.add_column(column, justify="right")
+    base = results[0].ms_per_window
+    for result in results:
+        table.add_row(
+            result.variant.name,
+            f"{np.median(result.frames):.0f}",
+            f"{np.median(result.windows):.0f}",
+            f"{result.ms_per_frame:.2f}",
+            f"{result.ms_per_window:.2f}",
+            f"{result.ms_per_window / base:.2f}x",
+        )
+    Console(width=WIDE).print(table)
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rt_ros.eval.closed_loop import EvalSettings, evaluate
     from rt_ros.eval.report import markdown_table, write_report
@@ -546,8 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_cmd.add_argument("--epochs", type=float, default=20.0)
     train_cmd.add_argument("--max-steps", type=int, help="stop after this many steps instead")
-    train_cmd.add_argument("--chunks-per-batch", type=int, default=4)
-    train_cmd.add_argument("--windows-per-chunk", type=int, default=8)
+    train_cmd.add_argument("--chunks-per-batch", type=int, default=3)
+    train_cmd.add_argument("--windows-per-chunk", type=int, default=12)
     train_cmd.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     train_cmd.add_argument("--warmup-steps", type=int, default=300)
     train_cmd.add_argument("--weight-decay", type=float, default=0.01)
@@ -560,6 +599,15 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
     train_cmd.add_argument("--threads", type=int, default=0, help="torch threads (0: all)")
     train_cmd.set_defaults(func=_cmd_train)
+
+    train_bench = commands.add_parser(
+        "train-bench", help="training step cost: shared vs naive windows, fp32 vs bf16"
+    )
+    train_bench.add_argument("--store", type=Path, required=True, help="a training store")
+    train_bench.add_argument("--preset", choices=PRESET_CHOICES, default="rt1-tiny")
+    train_bench.add_argument("--steps", type=int, default=10, help="timed steps per variant")
+    train_bench.add_argument("--threads", type=int, default=0, help="torch threads (0: all)")
+    train_bench.set_defaults(func=_cmd_train_bench)
 
     eval_cmd = commands.add_parser(
         "eval", help="closed-loop success of a bundle through the nodes, per family and split"

@@ -184,9 +184,11 @@ class SimWorld:
         in `split` (any, seen, unseen_paraphrase, unseen_combination: see rt_ros.sim.tasks.base),
         let objects settle, and return the sampled task (also kept as `self.task`).
 
-        A layout outside the split is drawn again from the same random stream, so a seed and a
-        split always give the same episode, and split `any` the layouts it always gave."""
+        A layout outside the split, or one too crowded to place every object, is drawn again
+        from the same random stream, so a seed and a split always give the same episode, and
+        split `any` the layouts it always gave (where they could be placed)."""
         from rt_ros.sim.tasks import check_split, get_task
+        from rt_ros.sim.tasks.layout import LayoutError
 
         check_split(split)
         self.task = None
@@ -196,7 +198,10 @@ class SimWorld:
             if task is None:
                 break
             task_class = get_task(task) if isinstance(task, str) else task
-            sampled = task_class.sample(rng, self, task_class.templates_for(split))
+            try:
+                sampled = task_class.sample(rng, self, task_class.templates_for(split))
+            except LayoutError:
+                continue
             mujoco.mj_kinematics(self.model, self.data)  # poses for in_split to read
             if sampled.in_split(self, split):
                 self.task = sampled

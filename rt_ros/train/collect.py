@@ -239,8 +239,10 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
     world, learner = _worker_state(settings)
     expert = ScriptedExpert()
     path = Path(settings.out_dir) / f"{settings.family}_seed{seed}.mcap"
+    # Written under a temporary name: a file with the final name is always a whole episode.
+    partial = path.with_suffix(".mcap.partial")
     dagger = learner is not None
-    with McapBagWriter(path) as bag:
+    with McapBagWriter(partial) as bag:
         recorder = _EpisodeRecorder(bag, expert.space, settings.control_period_s)
         if dagger:
             driver = _DaggerDriver(
@@ -274,6 +276,7 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
         }
         bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
         messages = bag.messages
+    partial.replace(path)
     return CollectedEpisode(result, path, messages, source)
 
 
@@ -307,9 +310,16 @@ def collect_demonstrations(
     # Spawned workers: no simulator, OpenGL or ONNX Runtime state is inherited by a fork.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(collect_episode, settings, seed) for seed in seeds]
+        futures = {pool.submit(collect_episode, settings, seed): seed for seed in seeds}
         for future in as_completed(futures):
-            collected.append(future.result())
+            try:
+                collected.append(future.result())
+            except Exception as error:
+                for pending in futures:
+                    pending.cancel()
+                raise RuntimeError(
+                    f"{family} seed {futures[future]}: the episode failed: {error}"
+                ) from error
             if on_episode is not None:
                 on_episode(collected[-1])
     return sorted(collected, key=lambda episode: episode.result.seed)

@@ -30,8 +30,8 @@ class TrainConfig:
     epochs: float = 20.0
     max_steps: int | None = None
     # A batch: chunks of consecutive frames (each frame encoded once), windows per chunk.
-    chunks_per_batch: int = 4
-    windows_per_chunk: int = 8
+    chunks_per_batch: int = 3
+    windows_per_chunk: int = 12
     learning_rate: float = 5e-4
     min_learning_rate_fraction: float = 0.05
     warmup_steps: int = 300

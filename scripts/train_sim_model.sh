@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The whole learning recipe for the simulated robot, one command, rerunnable (a step whose output
+# exists is skipped, training resumes from its checkpoint):
+#   1. collect scripted-expert demonstrations of every task family (seen split);
+#   2. train rt1-tiny on them;
+#   3. DAgger rounds: the current model drives, the expert labels the states it visits; train on
+#      everything so far, starting from the previous weights;
+#   4. export the final model to a bundle (held-out token accuracy checked against PyTorch);
+#   5. evaluate it closed loop through the nodes on unseen seeds.
+# Each step's wall time goes to $RUN/timings.csv. Settings (environment variables, defaults in
+# brackets): RUN [runs/recipe], DATA [data], EPISODES per family [300], EPOCHS [16],
+# DAGGER_ROUNDS [2], DAGGER_EPISODES per family and round [100], DAGGER_EPOCHS [6],
+# EXPERT_MIX [0.3], JOBS [2], EVAL_EPISODES [100], EVAL_UNSEEN_EPISODES [30], THREADS [0].
+# Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+venv=${RT_ROS_VENV:-.venv}
+rt="$venv/bin/rt-ros"
+RUN=${RUN:-runs/recipe}
+DATA=${DATA:-data}
+EPISODES=${EPISODES:-300}
+EPOCHS=${EPOCHS:-16}
+DAGGER_ROUNDS=${DAGGER_ROUNDS:-2}
+DAGGER_EPISODES=${DAGGER_EPISODES:-100}
+DAGGER_EPOCHS=${DAGGER_EPOCHS:-6}
+EXPERT_MIX=${EXPERT_MIX:-0.3}
+JOBS=${JOBS:-2}
+EVAL_EPISODES=${EVAL_EPISODES:-100}
+EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-30}
+THREADS=${THREADS:-0}
+FAMILIES=(pick move_near knock_over place_upright drawer)
+mkdir -p "$RUN"
+timings="$RUN/timings.csv"
+[ -f "$timings" ] || echo "step,seconds" >"$timings"
+
+timed() {  # timed NAME command... : run it and append its wall time
+  local name=$1 start
+  shift
+  start=$(date +%s)
+  "$@"
+  echo "$name,$(($(date +%s) - start))" >>"$timings"
+}
+
+collect() {  # collect OUT SEED_START EPISODES [--policy BUNDLE --expert-mix P]
+  local out=$1 seed=$2 count=$3
+  shift 3
+  for family in "${FAMILIES[@]}"; do
+    local have
+    have=$(find "$out/$family" -name '*.mcap' 2>/dev/null | wc -l)
+    if [ "$have" -lt "$count" ]; then
+      "$rt" collect --task "$family" --episodes "$count" --seed-start "$seed" --split seen \
+        --jobs "$JOBS" --out "$out/$family" "$@"
+    fi
+  done
+}
+
+train() {  # train OUT EPOCHS DATA... [-- extra args]
+  local out=$1 epochs=$2
+  shift 2
+  if [ ! -f "$out/model.pt" ]; then
+    "$rt" train --preset rt1-tiny --epochs "$epochs" --threads "$THREADS" --out "$out" \
+      --resume "$@"
+  fi
+}
+
+export_bundle() {  # export_bundle RUN_DIR BUNDLE
+  if [ ! -f "$2/manifest.yaml" ]; then
+    "$rt" export --preset rt1-tiny --checkpoint "$1/model.pt" --out "$2"
+  fi
+}
+
+timed collect_expert collect "$DATA/expert" 0 "$EPISODES"
+timed train_round0 train "$RUN/round0" "$EPOCHS" --data "$DATA/expert"
+timed export_round0 export_bundle "$RUN/round0" "$RUN/round0/bundle"
+data=("$DATA/expert")
+for round in $(seq 1 "$DAGGER_ROUNDS"); do
+  previous="$RUN/round$((round - 1))"
+  timed "collect_dagger$round" collect "$DATA/dagger$round" $((round * 10000)) \
+    "$DAGGER_EPISODES" --policy "$previous/bundle" --expert-mix "$EXPERT_MIX"
+  data+=("$DATA/dagger$round")
+  timed "train_round$round" train "$RUN/round$round" "$DAGGER_EPOCHS" --data "${data[@]}" \
+    --init "$previous/model.pt" --lr 3e-4 --warmup-steps 100
+  timed "export_round$round" export_bundle "$RUN/round$round" "$RUN/round$round/bundle"
+done
+final="$RUN/round$DAGGER_ROUNDS"
+timed eval "$rt" eval --model "$final/bundle" --episodes "$EVAL_EPISODES" \
+  --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$JOBS" --out "$RUN/eval"
+echo "final model: $final/model.pt, bundle: $final/bundle, evaluation: $RUN/eval/summary.md"
