@@ -328,9 +328,9 @@ def train(
             out / VAL_LOG,
             ["step", "epoch", "val_loss", "val_acc", *[f"val_acc_{n}" for n in names]],
         )
-        if start_step:
-            train_log.truncate_after(start_step)
-            val_log.truncate_after(start_step)
+        # Rows past the starting step belong to an earlier, unfinished run.
+        train_log.truncate_after(start_step)
+        val_log.truncate_after(start_step)
     generator = torch.Generator().manual_seed(config.seed * 1000 + ranks.rank + start_step)
     started = time.monotonic()
     window = TokenStats()
