@@ -53,12 +53,13 @@ def _export_with_progress(
     seed: int,
     action_space: str,
     store: Path | None = None,
+    held_out: bool = True,
 ) -> None:
     # torch is needed only here: a robot install without the `train` extra can still bench.
     from rt_ros.model.export import export_bundle
 
     validate = None
-    if checkpoint is not None:
+    if checkpoint is not None and held_out:
         held_out = _held_out_store(checkpoint, store)
         if held_out is not None:
             from rt_ros.train.held_out_accuracy import held_out_validator
@@ -100,9 +101,29 @@ def _export_with_progress(
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.shipped:
+        return _export_shipped(args.out)
+    if args.out is None:
+        raise ConfigError("export needs --out (or --shipped for the default bundle)")
     _export_with_progress(
         args.out, args.preset, args.checkpoint, args.seed, args.action_space, args.store
     )
+    return 0
+
+
+def _export_shipped(out: Path | None) -> int:
+    """The shipped weights -> the default bundle (or `out`), unless it is already current."""
+    from rt_ros.model.shipped import DEFAULT_BUNDLE, bundle_is_current, shipped_weights
+    from rt_ros.paths import share_dir
+
+    folder = out or share_dir() / DEFAULT_BUNDLE
+    weights = shipped_weights()
+    if bundle_is_current(folder, weights):
+        console.print(f"{folder} is up to date with {weights or 'seeded random weights'}")
+        return 0
+    if weights is None:
+        console.print("[yellow]no trained weights are shipped: the bundle is UNTRAINED[/yellow]")
+    _export_with_progress(folder, "rt1-tiny", weights, 0, "rt1_everyday_robots", held_out=False)
     return 0
 
 
@@ -212,13 +233,18 @@ def _cmd_bench_node(args: argparse.Namespace) -> int:
 
 
 def _default_bundle() -> Path:
-    """models/rt1-tiny of the package, exported (seeded random weights) if it is not there yet."""
+    """models/rt1-tiny of the package, exported from the shipped weights if missing or stale."""
+    from rt_ros.model.shipped import DEFAULT_BUNDLE, bundle_is_current, shipped_weights
     from rt_ros.paths import share_dir
 
-    folder = share_dir() / "models" / "rt1-tiny"
-    if not (folder / "manifest.yaml").is_file():
-        console.print(f"no bundle at {folder}: exporting rt1-tiny (seeded random weights) there")
-        _export_with_progress(folder, "rt1-tiny", None, 0, "rt1_everyday_robots")
+    folder = share_dir() / DEFAULT_BUNDLE
+    weights = shipped_weights()
+    if not bundle_is_current(folder, weights):
+        source = weights or "seeded random weights: no trained weights are shipped"
+        console.print(f"exporting the default bundle {folder} from {source}")
+        _export_with_progress(
+            folder, "rt1-tiny", weights, 0, "rt1_everyday_robots", held_out=False
+        )
     return folder
 
 
@@ -488,7 +514,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="training store whose held-out episodes check the export (default: the "
         "checkpoint's own, if present)",
     )
-    export.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    export.add_argument("--out", type=Path, help="bundle folder to write")
+    export.add_argument(
+        "--shipped",
+        action="store_true",
+        help="export the shipped trained rt1-tiny weights (models/rt1-tiny.pt) to the default "
+        "bundle models/rt1-tiny (or --out), unless it is already up to date",
+    )
     export.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
     export.add_argument(
         "--action-space", default="rt1_everyday_robots", help="profile name or YAML path"

@@ -42,8 +42,9 @@ class EvalSettings:
     with_expert: bool = True
     # Failure videos kept per (family, split); the rest are deleted.
     failure_videos: int = 5
-    # ROS domain of worker i: domain_base + i (each job its own DDS domain).
-    domain_base: int = 60
+    # ROS domain of worker i: domain_base + i (each job its own DDS domain, away from the
+    # default 0 that robots use).
+    domain_base: int = 90
 
     def __post_init__(self) -> None:
         for family in self.families:

@@ -318,7 +318,7 @@ class PolicyNode(Node):
             settings.diagnostics_period_s, self._publish_diagnostics, callback_group=intake
         )
         manifest = self.policy.bundle.manifest
-        untrained = any("UNTRAINED" in line for line in manifest.deviations)
+        untrained = manifest.untrained
         self.get_logger().info(
             f"ready: bundle {settings.bundle_path()} (preset {manifest.preset}"
             f"{', UNTRAINED: actions carry no meaning' if untrained else ''}), "

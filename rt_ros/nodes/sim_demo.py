@@ -235,7 +235,7 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
         )  # fmt: skip
         recorder = _Recorder(instruction, video_path, backend.config.camera_rate_hz)
         max_steps = settings.max_steps or backend.task.max_steps
-        untrained = any("UNTRAINED" in line for line in policy.policy.bundle.manifest.deviations)
+        untrained = policy.policy.bundle.manifest.untrained
         executor = MultiThreadedExecutor(num_threads=3)
         for node in (driver, policy, recorder):
             executor.add_node(node)

@@ -73,6 +73,11 @@ class BundleManifest:
     deviations: tuple[str, ...] = ()
     format_version: int = FORMAT_VERSION
 
+    @property
+    def untrained(self) -> bool:
+        """Whether the weights are a random initialisation (the exporter's deviation note)."""
+        return any("UNTRAINED" in line for line in self.deviations)
+
     @classmethod
     def load(cls, bundle_dir: Path) -> BundleManifest:
         """Read `bundle_dir/manifest.yaml`; BundleError names a missing or malformed field."""

@@ -70,7 +70,8 @@ def test_templates_split_into_seen_and_held_out(family):
     task_class = TASKS[family]
     seen = task_class.templates_for("seen")
     unseen = task_class.templates_for("unseen_paraphrase")
-    assert seen and unseen
+    assert seen
+    assert unseen
     assert set(seen).isdisjoint(unseen)
     assert set(seen) | set(unseen) == set(task_class.templates)
     assert task_class.templates_for("unseen_combination") == seen

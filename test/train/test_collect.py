@@ -106,3 +106,57 @@ def test_message_definitions_carry_their_dependencies():
     text = message_definition("geometry_msgs/msg/TwistStamped")
     for dependency in ("std_msgs/Header", "builtin_interfaces/Time", "geometry_msgs/Twist"):
         assert f"MSG: {dependency}" in text
+
+
+def test_parallel_jobs_record_the_same_episodes_as_one(tmp_path):
+    """Seeds, not workers, decide an episode: two jobs give the tokens one job gives."""
+    one = collect_demonstrations("knock_over", 2, tmp_path / "one", seed_start=10)
+    two = collect_demonstrations("knock_over", 2, tmp_path / "two", seed_start=10, jobs=2)
+    assert [e.path.name for e in one] == [e.path.name for e in two]
+    for first, second in zip(one, two, strict=True):
+        tokens = [
+            [
+                list(read.data)
+                for t, _, _, read in read_all(episode.path)[1]
+                if t == "/action/tokens"
+            ]
+            for episode in (first, second)
+        ]
+        assert tokens[0] == tokens[1]
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_dagger_episode_is_driven_by_the_policy_and_labelled_by_the_expert(tmp_path, tiny_bundle):
+    """A random rt1-tiny drives (expert_mix 0); the recorded tokens are the expert's labels of
+    the states the policy led to, and the commands are what the policy did."""
+    from rt_ros.runtime.action_codec import ActionTokenCodec
+    from rt_ros.runtime.action_motion import action_to_motion
+    from rt_ros.sim.expert import RT1_CONTROL_PERIOD_S
+
+    (episode,) = collect_demonstrations(
+        "pick", 1, tmp_path, seed_start=3, policy_path=tiny_bundle, expert_mix=0.0
+    )
+    assert episode.source == "dagger"
+    _, messages = read_all(episode.path)
+    by_topic = {}
+    for topic, _, _, decoded in messages:
+        by_topic.setdefault(topic, []).append(decoded)
+    info = json.loads(by_topic["/episode/info"][0].data)
+    assert info["source"] == "dagger"
+    assert info["labels"] == "rt_ros scripted expert"
+    assert str(tiny_bundle.resolve()) in info["driver"]
+    space = load_action_space("rt1_everyday_robots")
+    codec = ActionTokenCodec(space)
+    labels = [codec.decode_tokens(list(m.data)) for m in by_topic["/action/tokens"]]
+    commanded = [m.twist.linear.x for m in by_topic["/cmd/arm"]]
+    labelled = [action_to_motion(a, space, RT1_CONTROL_PERIOD_S).arm_twist[0] for a in labels]
+    assert len(labels) == len(commanded) == len(by_topic["/camera/image_raw"]) > 0
+    # The untrained policy does not do what the expert says.
+    assert commanded != pytest.approx(labelled)
+
+
+def test_dagger_needs_a_bundle_folder(tmp_path):
+    with pytest.raises(ValueError, match="is not a folder"):
+        collect_demonstrations("pick", 1, tmp_path, policy_path=tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"expert_mix \(1.5\) must be in \[0, 1\]"):
+        collect_demonstrations("pick", 1, tmp_path, expert_mix=1.5)
