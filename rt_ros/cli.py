@@ -255,6 +255,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         model_path=(args.model or _default_bundle()).resolve(),
         task=args.task,
         seed=args.seed,
+        split=args.split,
         instruction=args.instruction,
         max_steps=args.max_steps,
         control_rate_hz=args.control_rate_hz,
@@ -561,7 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="the simulated robot follows an instruction with a model bundle"
     )
-    demo.add_argument("--model", type=Path, help="bundle folder (default: models/rt1-tiny)")
+    demo.add_argument(
+        "--model", type=Path, help="bundle folder (default: models/rt1-tiny, the trained model)"
+    )
     demo.add_argument(
         "--task",
         default="pick",
@@ -569,6 +572,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="task family laid out in the kitchen",
     )
     demo.add_argument("--seed", type=int, default=0, help="layout seed")
+    demo.add_argument(
+        "--split",
+        default="any",
+        choices=("any", "seen", "unseen_paraphrase", "unseen_combination"),
+        help="layouts and wordings the seed draws from",
+    )
     demo.add_argument("--instruction", help="what to tell the robot (default: the task's own)")
     demo.add_argument("--max-steps", type=int, help="policy steps (default: the task's budget)")
     demo.add_argument("--control-rate-hz", type=float, default=3.0, help="policy rate")
