@@ -127,6 +127,8 @@ def _run_nodes(settings: EvalSettings, job: _Job) -> EpisodeResult:
             seed=job.seed,
             split=job.split,
             control_rate_hz=settings.control_rate_hz,
+            # Jobs side by side share the cores: one inference thread each.
+            policy_threads=0 if settings.jobs == 1 else 1,
         ),
         video,
     )

@@ -48,6 +48,8 @@ class DemoSettings:
     instruction: str | None = None  # None: the task's own instruction
     max_steps: int | None = None  # None: the task family's budget
     control_rate_hz: float = 3.0
+    # ONNX Runtime threads of the policy node (0: one per core; 1 when episodes run side by side).
+    policy_threads: int = 0
     out_dir: Path = Path("runs/demo")
     viewer: bool = False
 
@@ -231,6 +233,7 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
                 "--params-file", str(config / "policy.yaml"),
                 "-p", f"model_path:={settings.model_path}",
                 "-p", f"control_rate_hz:={float(settings.control_rate_hz)!r}",
+                "-p", f"intra_op_threads:={settings.policy_threads}",
             ]
         )  # fmt: skip
         recorder = _Recorder(instruction, video_path, backend.config.camera_rate_hz)
