@@ -91,9 +91,10 @@ class PolicyHarness:
         return {kv.key: kv.value for kv in status.values}
 
     def status_after(self, seconds_s: float) -> dict[str, str]:
-        mark = len(self.diagnostics)
+        """The first policy status received once `seconds_s` have passed (one received earlier
+        may have been computed before the control tick that the test waited for)."""
         time.sleep(seconds_s)
-        return self.latest_status(start=mark)
+        return self.latest_status(start=len(self.diagnostics))
 
 
 @pytest.fixture
