@@ -74,15 +74,14 @@ def scratch_dir() -> Path:
 
 @functools.cache
 def model_bundle() -> Path:
-    """RT_ROS_TEST_BUNDLE, or the seeded rt1-tiny bundle (what `rt-ros export --preset rt1-tiny`
-    writes to models/rt1-tiny) exported now into the scratch folder (needs torch, ~30 s)."""
+    """RT_ROS_TEST_BUNDLE, or the bundled model exported now into the scratch folder as
+    `rt-ros export --shipped` exports it to models/rt1-tiny: from the shipped weights
+    (models/rt1-tiny.pt), or seeded random ones while none ship (needs torch, ~30 s)."""
     if folder := os.environ.get("RT_ROS_TEST_BUNDLE"):
         return Path(folder)
-    from rt_ros.model.export import export_bundle
+    from rt_ros.model.shipped import ensure_default_bundle
 
-    folder = scratch_dir() / "rt1-tiny"
-    export_bundle(folder, "rt1-tiny", seed=0)
-    return folder
+    return ensure_default_bundle(scratch_dir() / "rt1-tiny")
 
 
 def always_arm_params_file(section_key: str) -> Path:

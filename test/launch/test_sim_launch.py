@@ -1,11 +1,11 @@
 """Launch test of launch/sim.launch.py, end to end: one episode of a simulated task through both
-nodes. The policy node runs the bundled model (rt1-tiny with its seeded weights: models/rt1-tiny
-when exported there, else the same export made here); the driver node runs the embedded MuJoCo
-`sim` backend with config/sim.yaml's task, whose head camera is the only camera. The test, as an
-operator, says the task's instruction and watches: the policy's commands flow, each computed from
-a frame the simulator published; the driver passes them on; the robot's joints move; the episode
-ends when the policy says `terminate` or after the task family's step budget; both nodes exit 0
-when the launch shuts down.
+nodes. The policy node runs the bundled model (models/rt1-tiny when exported there, else the same
+export made here: the shipped rt1-tiny weights, or seeded random ones while none ship); the
+driver node runs the embedded MuJoCo `sim` backend with config/sim.yaml's task, whose head camera
+is the only camera. The test, as an operator, says the task's instruction and watches: the
+policy's commands flow, each computed from a frame the simulator published; the driver passes
+them on; the robot's joints move; the episode ends when the policy says `terminate` or after the
+task family's step budget; both nodes exit 0 when the launch shuts down.
 
 Runs with launch_testing and launch_ros and rt_ros in the ament index: `bash scripts/test.sh
 test/launch` (the launch wheels), `colcon test --packages-select rt_ros` (a ROS install), or
