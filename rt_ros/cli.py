@@ -35,6 +35,8 @@ def _held_out_store(checkpoint: Path, store: Path | None) -> Path | None:
     """The store whose held-out episodes check an exported checkpoint: the one given, else the
     one it was trained on if it is still there."""
     if store is not None:
+        if not (store / "store.json").is_file():
+            raise ConfigError(f"--store {store}: not a training store (no store.json)")
         return store
     import torch
 
