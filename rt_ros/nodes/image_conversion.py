@@ -10,14 +10,20 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from rt_ros.runtime.image_messages import (
+    DEFAULT_MAX_FRAME_PIXELS,
     ENCODINGS,
+    OversizedFrameError,
+    check_compressed_msg,
     check_image_msg,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
 )
 
 __all__ = [
+    "DEFAULT_MAX_FRAME_PIXELS",
     "ENCODINGS",
+    "OversizedFrameError",
+    "check_compressed_msg",
     "check_image_msg",
     "compressed_msg_to_rgb",
     "image_msg_to_rgb",

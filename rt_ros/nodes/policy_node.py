@@ -1,10 +1,13 @@
 """The policy node: camera frames and an instruction in, RT-1 arm/base/gripper/mode commands out.
 
-The image callback only checks a frame's header and keeps the newest frame; a control timer in its
-own callback group runs one Policy step per tick on it, so a slow model never blocks intake. Each
+The image callback checks a frame's header and stamp and keeps the newest usable frame (a JPEG/PNG
+is decoded there, once its declared size passed); a control timer in its own callback group runs
+one Policy step per tick on it, so neither a slow model nor a decoder blocks the other. Each
 command carries the stamp of the frame it was computed from. No instruction: idle. A new
-instruction: the frame-token history is reset. A frame older than `stale_image_timeout_s`: a stop
-is published and the model does not run. `terminate`: stop, report, idle until a new instruction.
+instruction: the frame-token history is reset. A refused frame (bad header, too large, corrupt,
+stamped ahead of the clock, stale, not newer than the newest) is counted and never becomes the
+newest. A tick without a fresh usable frame publishes a stop and does not run the model.
+`terminate`: stop, report, idle until a new instruction.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from std_msgs.msg import Float64, String
 from rt_ros.nodes.action_commands import PolicyCommands, action_to_commands, stop_commands
 from rt_ros.nodes.commands import Mode, TwistCommand
 from rt_ros.nodes.image_conversion import (
+    DEFAULT_MAX_FRAME_PIXELS,
+    OversizedFrameError,
+    check_compressed_msg,
     check_image_msg,
     compressed_msg_to_rgb,
     image_msg_to_rgb,
@@ -70,6 +76,17 @@ LATENCY_STAGES = (
     "node_overhead",
     "queue_wait",
     "image_to_command",
+    "frame_interval",
+)
+# Why an incoming frame was refused; each has a counter frames_rejected_<reason> in /diagnostics.
+FRAME_REJECT_REASONS = (
+    "invalid",  # unsupported encoding, empty, step or data length that disagree
+    "oversized",  # more than max_frame_pixels, declared by the header
+    "undecodable",  # JPEG/PNG truncated, corrupt, or of another format
+    "future_stamp",  # stamped more than max_future_stamp_s ahead of the node's clock
+    "stale",  # older than stale_image_timeout_s on arrival
+    "out_of_order",  # not newer than the newest frame already taken
+    "unusable",  # refused by the policy at a control tick
 )
 
 
@@ -107,6 +124,18 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
         2.0,
         "frames further apart than this drop the frame-token history",
         _float_range(0.01, 3600.0),
+    ),
+    "max_future_stamp_s": (
+        0.1,
+        "frames stamped further ahead of the node's clock are refused (as the driver refuses "
+        "commands); a bad stamp never becomes the newest frame",
+        _float_range(0.0, 10.0),
+    ),
+    "max_frame_pixels": (
+        DEFAULT_MAX_FRAME_PIXELS,
+        "larger frames (raw, or as a JPEG/PNG header declares) are refused before conversion, "
+        "bounding the memory one frame takes; default 3840x2160",
+        _int_range(1, 8192 * 8192),
     ),
     "max_instruction_chars": (
         1000,
@@ -149,6 +178,8 @@ class PolicyNodeSettings:
     control_rate_hz: float
     stale_image_timeout_s: float
     max_history_gap_s: float
+    max_future_stamp_s: float
+    max_frame_pixels: int
     max_instruction_chars: int
     image_topic: str
     compressed_image_topic: str
@@ -174,6 +205,11 @@ class PolicyNodeSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"parameter {name} must be a finite number > 0, got {value!r}")
+        if not (math.isfinite(self.max_future_stamp_s) and self.max_future_stamp_s >= 0):
+            raise ConfigError(
+                f"parameter max_future_stamp_s must be a finite number >= 0, got "
+                f"{self.max_future_stamp_s!r}"
+            )
         for name in (
             "image_topic",
             "instruction_topic",
@@ -201,15 +237,23 @@ class PolicyState(str, Enum):
 
 @dataclass(frozen=True)
 class _Frame:
-    """The newest frame as received, converted only when a tick uses it."""
+    """The newest usable frame: a checked raw Image (converted when a tick uses it) or the RGB
+    pixels of a decoded JPEG/PNG."""
 
-    msg: Image | CompressedImage
+    source: Image | np.ndarray
+    stamp: Any  # builtin_interfaces/Time, for the commands computed from this frame
     stamp_s: float
     received_s: float  # time.monotonic() at intake
 
+    def rgb(self, max_pixels: int) -> np.ndarray:
+        if isinstance(self.source, np.ndarray):
+            return self.source
+        return image_msg_to_rgb(self.source, max_pixels)
+
 
 def _stamp_s(stamp: Any) -> float:
-    return Time.from_msg(stamp).nanoseconds * 1e-9
+    # Not Time.from_msg: it raises on negative seconds, which a hostile stamp can carry.
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def _twist_msg(command: TwistCommand, stamp: Any, frame_id: str) -> TwistStamped:
@@ -258,11 +302,11 @@ class PolicyNode(Node):
         self._newest: _Frame | None = None
         self._pending_instruction: str | None = None
         self._last_stamp_s: float | None = None
-        self._last_action: Action | None = None
         self._counts = dict.fromkeys(
             (
                 "frames_received",
                 "frames_rejected",
+                *(f"frames_rejected_{reason}" for reason in FRAME_REJECT_REASONS),
                 "stale_ticks",
                 "instructions_received",
                 "instructions_rejected",
@@ -276,6 +320,7 @@ class PolicyNode(Node):
             stage: LatencyWindow(settings.latency_window_size) for stage in LATENCY_STAGES
         }
         self._ticks = TickClock(settings.control_period_s)
+        self._last_received_s: float | None = None
 
         intake = MutuallyExclusiveCallbackGroup()
         control = MutuallyExclusiveCallbackGroup()
@@ -338,30 +383,98 @@ class PolicyNode(Node):
             raise ConfigError(f"parameter {error}") from error
         return PolicyNodeSettings(**values)
 
-    # --- intake (stores only) ----------------------------------------------------------------
+    # --- intake (checks and stores only) ------------------------------------------------------
 
     def _count(self, name: str) -> None:
         with self._lock:
             self._counts[name] += 1
 
     def _on_image(self, msg: Image) -> None:
-        self._count("frames_received")
+        received_s = self._note_received()
         try:
-            check_image_msg(msg)
+            check_image_msg(msg, self.settings.max_frame_pixels)
         except FrameError as error:
-            self._count("frames_rejected")
-            self.get_logger().warning(
-                f"rejected image: {error}", throttle_duration_sec=LOG_THROTTLE_S
+            self._reject_frame(
+                "oversized" if isinstance(error, OversizedFrameError) else "invalid"
             )
+            self._warn_rejected(f"rejected image: {error}")
             return
-        self._store(msg)
+        if not self._refuse_stamp(msg.header.stamp):
+            self._store(msg, msg.header.stamp, received_s)
 
     def _on_compressed_image(self, msg: CompressedImage) -> None:
-        self._count("frames_received")
-        self._store(msg)
+        """Header and stamp first (microseconds), then the decode, here in intake: the control
+        tick never waits for a decoder, and every frame that does not decode is counted."""
+        received_s = self._note_received()
+        max_pixels = self.settings.max_frame_pixels
+        try:
+            check_compressed_msg(msg, max_pixels)
+        except FrameError as error:
+            self._reject_frame(
+                "oversized" if isinstance(error, OversizedFrameError) else "undecodable"
+            )
+            self._warn_rejected(f"rejected compressed image: {error}")
+            return
+        if self._refuse_stamp(msg.header.stamp):
+            return
+        try:
+            rgb = compressed_msg_to_rgb(msg, max_pixels)
+        except FrameError as error:
+            self._reject_frame("undecodable")
+            self._warn_rejected(f"rejected compressed image: {error}")
+            return
+        self._store(rgb, msg.header.stamp, received_s)
 
-    def _store(self, msg: Image | CompressedImage) -> None:
-        frame = _Frame(msg, _stamp_s(msg.header.stamp), time.monotonic())
+    def _note_received(self) -> float:
+        received_s = time.monotonic()
+        with self._lock:
+            self._counts["frames_received"] += 1
+            if self._last_received_s is not None:
+                self._latency["frame_interval"].add((received_s - self._last_received_s) * 1e3)
+            self._last_received_s = received_s
+        return received_s
+
+    def _reject_frame(self, reason: str) -> None:
+        with self._lock:
+            self._counts["frames_rejected"] += 1
+            self._counts[f"frames_rejected_{reason}"] += 1
+
+    def _warn_rejected(self, text: str) -> None:
+        # One call site, so one throttle for every kind of refusal; the counters tell them apart.
+        self.get_logger().warning(text, throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _refuse_stamp(self, stamp: Any) -> bool:
+        """Count and report a stamp ahead of the clock, stale, or not newer than the newest
+        frame; True when refused. A refused stamp never becomes the newest frame, so it cannot
+        hold back the frames that follow it."""
+        stamp_s, now_s = _stamp_s(stamp), self._now_s()
+        settings = self.settings
+        with self._lock:
+            newest = self._newest
+            if newest is not None and newest.stamp_s - now_s > settings.max_future_stamp_s:
+                # The clock went back (a simulation or bag restarted): the newest frame is from
+                # the clock's old future, and orders nothing any more.
+                self._newest = newest = None
+        ahead_s = stamp_s - now_s
+        if ahead_s > settings.max_future_stamp_s:
+            reason = "future_stamp"
+            limit = f"max_future_stamp_s {settings.max_future_stamp_s:g}"
+            detail = f"stamped {ahead_s:.3f} s ahead of the clock ({limit})"
+        elif -ahead_s > settings.stale_image_timeout_s:
+            reason = "stale"
+            limit = f"stale_image_timeout_s {settings.stale_image_timeout_s:g}"
+            detail = f"{-ahead_s:.3f} s old on arrival ({limit})"
+        elif newest is not None and stamp_s <= newest.stamp_s:
+            reason = "out_of_order"
+            detail = f"stamp {stamp_s:.6f} s is not newer than the newest {newest.stamp_s:.6f} s"
+        else:
+            return False
+        self._reject_frame(reason)
+        self._warn_rejected(f"rejected frame: {detail}")
+        return True
+
+    def _store(self, source: Image | np.ndarray, stamp: Any, received_s: float) -> None:
+        frame = _Frame(source, stamp, _stamp_s(stamp), received_s)
         with self._lock:
             self._newest = frame
 
@@ -372,12 +485,21 @@ class PolicyNode(Node):
         if not text or len(msg.data) > limit:
             self._count("instructions_rejected")
             reason = "empty" if not text else f"{len(msg.data)} characters (limit {limit})"
-            self.get_logger().warning(f"rejected instruction: {reason}")
+            self.get_logger().warning(
+                f"rejected instruction: {reason}", throttle_duration_sec=LOG_THROTTLE_S
+            )
             return
         with self._lock:
             self._pending_instruction = text
 
     # --- control -----------------------------------------------------------------------------
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _is_fresh(self, frame: _Frame, now_s: float) -> bool:
+        age_s = now_s - frame.stamp_s
+        return -self.settings.max_future_stamp_s <= age_s <= self.settings.stale_image_timeout_s
 
     def _on_control_tick(self) -> None:
         tick_start_s = time.monotonic()
@@ -385,70 +507,86 @@ class PolicyNode(Node):
         with self._lock:
             instruction, self._pending_instruction = self._pending_instruction, None
             frame = self._newest
+            camera_heard = self._counts["frames_received"] > 0
         if instruction is not None:
             self._start_episode(instruction)
-        if self.state is not PolicyState.RUNNING or frame is None:
+        if self.state is not PolicyState.RUNNING:
             return
-        now_s = self.get_clock().now().nanoseconds * 1e-9
-        if now_s - frame.stamp_s > self.settings.stale_image_timeout_s:
-            self._count("stale_ticks")
-            self.get_logger().warning(
-                f"newest frame is {now_s - frame.stamp_s:.2f} s old "
-                f"(stale_image_timeout_s {self.settings.stale_image_timeout_s}): stopping",
-                throttle_duration_sec=LOG_THROTTLE_S,
-            )
-            self._publish(stop_commands(now_s), self.get_clock().now().to_msg())
+        now = self.get_clock().now()
+        now_s = now.nanoseconds * 1e-9
+        if frame is None or not self._is_fresh(frame, now_s):
+            if camera_heard:  # before the camera's first frame nothing has moved: no stop needed
+                self._stop_for_lack_of_frame(frame, now)
             return
-        if self._last_stamp_s is not None and frame.stamp_s <= self._last_stamp_s:
+        if self._last_stamp_s is not None and frame.stamp_s == self._last_stamp_s:
             return  # no new frame since the last step; the driver holds the last command
         self._step(frame, tick_start_s)
+
+    def _stop_for_lack_of_frame(self, frame: _Frame | None, now: Time) -> None:
+        now_s = now.nanoseconds * 1e-9
+        self._count("stale_ticks")
+        if frame is None:
+            why = "no usable camera frame"
+        elif frame.stamp_s > now_s:
+            why = f"the newest frame is stamped {frame.stamp_s - now_s:.2f} s ahead of the clock"
+        else:
+            why = f"the newest usable frame is {now_s - frame.stamp_s:.2f} s old"
+        self.get_logger().warning(
+            f"{why} (stale_image_timeout_s {self.settings.stale_image_timeout_s}): stopping",
+            throttle_duration_sec=LOG_THROTTLE_S,
+        )
+        self._publish(stop_commands(now_s), now.to_msg())
 
     def _start_episode(self, instruction: str) -> None:
         try:
             self.policy.reset(instruction)
         except InstructionError as error:
             self._count("instructions_rejected")
-            self.get_logger().warning(f"rejected instruction: {error}")
+            self.get_logger().warning(
+                f"rejected instruction: {error}", throttle_duration_sec=LOG_THROTTLE_S
+            )
             return
         self.state = PolicyState.RUNNING
         self._last_stamp_s = None
-        self._last_action = None
         self.get_logger().info(f"new instruction: {instruction!r} (history reset)")
 
     def _step(self, frame: _Frame, tick_start_s: float) -> None:
+        if self._last_stamp_s is not None and frame.stamp_s < self._last_stamp_s:
+            # Only after the clock went back (see _refuse_stamp): the old history cannot continue.
+            self.get_logger().warning(
+                f"frame stamps went back by {self._last_stamp_s - frame.stamp_s:.2f} s "
+                "(clock reset?): history reset",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+            self.policy.reset(self.policy.instruction)
+        self._last_stamp_s = frame.stamp_s
+        now = self.get_clock().now()
         try:
-            if isinstance(frame.msg, CompressedImage):
-                rgb = compressed_msg_to_rgb(frame.msg)
-            else:
-                rgb = image_msg_to_rgb(frame.msg)
+            rgb = frame.rgb(self.settings.max_frame_pixels)
             action = self.policy.step(rgb, frame.stamp_s)
         except FrameError as error:
-            self._count("frames_rejected")
-            self._last_stamp_s = frame.stamp_s
+            self._reject_frame("unusable")
             self.get_logger().warning(
-                f"rejected frame: {error}", throttle_duration_sec=LOG_THROTTLE_S
+                f"rejected frame, stopping: {error}", throttle_duration_sec=LOG_THROTTLE_S
             )
+            self._publish(stop_commands(now.nanoseconds * 1e-9), now.to_msg())
             return
         except ActionDecodeError as error:
             self._count("decode_errors")
-            self._last_stamp_s = frame.stamp_s
             self.get_logger().error(
                 f"model output not decodable, stopping: {error}",
                 throttle_duration_sec=LOG_THROTTLE_S,
             )
-            now = self.get_clock().now()
             self._publish(stop_commands(now.nanoseconds * 1e-9), now.to_msg())
             return
-        self._last_stamp_s = frame.stamp_s
-        self._last_action = action
         commands = action_to_commands(
             action, self.action_space, self.settings.control_period_s, frame.stamp_s
         )
-        self._publish(commands, frame.msg.header.stamp)
+        self._publish(commands, frame.stamp)
         self._record_latency(frame, tick_start_s)
         self._count("steps")
         if self._debug_pub is not None:
-            self._publish_debug_image(rgb, action, frame.msg.header.stamp)
+            self._publish_debug_image(rgb, action, frame.stamp)
         if commands.mode is Mode.TERMINATE:
             self._count("episodes_terminated")
             self.state = PolicyState.TERMINATED
@@ -508,11 +646,16 @@ class PolicyNode(Node):
         latency = self.latency_ms()
         with self._lock:
             counts = dict(self._counts)
-            waiting_for_camera = self._newest is None
+            newest = self._newest
         status = DiagnosticStatus(name=f"{self.get_name()}: policy", hardware_id="rt_ros")
         status.level, status.message = DiagnosticStatus.OK, self.state.value
-        if self.state is PolicyState.RUNNING and waiting_for_camera:
+        if self.state is PolicyState.RUNNING and counts["frames_received"] == 0:
             status.level, status.message = DiagnosticStatus.WARN, "waiting for camera frames"
+        elif self.state is PolicyState.RUNNING and (
+            newest is None or not self._is_fresh(newest, self._now_s())
+        ):
+            status.level = DiagnosticStatus.WARN
+            status.message = "no fresh usable camera frame: stopping"
         bundle = self.policy.bundle
         values = {
             "state": self.state.name.lower(),

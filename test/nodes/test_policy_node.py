@@ -90,6 +90,19 @@ class PolicyHarness:
         status = next(s for s in received.msg.status if "policy" in s.name)
         return {kv.key: kv.value for kv in status.values}
 
+    def wait_for_count(self, key: str, at_least: int, timeout_s: float = 10.0) -> dict[str, str]:
+        """The first policy status whose counter `key` reached `at_least`."""
+        received = self.diagnostics.wait_for(
+            lambda m: any(
+                "policy" in s.name
+                and any(kv.key == key and int(kv.value) >= at_least for kv in s.values)
+                for s in m.status
+            ),
+            timeout_s,
+        )
+        status = next(s for s in received.msg.status if "policy" in s.name)
+        return {kv.key: kv.value for kv in status.values}
+
     def status_after(self, seconds_s: float) -> dict[str, str]:
         """The first policy status received once `seconds_s` have passed (one received earlier
         may have been computed before the control tick that the test waited for)."""
@@ -252,16 +265,20 @@ def test_bad_input_is_counted_and_never_crashes(start_policy, harness):
             ),
             timeout_s=15.0,
         )
-    # The instruction topic keeps only the newest message (latched), so say one at a time.
+    # The instruction topic keeps only the newest message (latched), so say one at a time; the
+    # warnings are throttled, the counter counts each.
     harness.say("")
-    process.wait_for_output(r"rejected instruction: empty")
+    harness.wait_for_count("instructions_rejected", 1)
     harness.say("x" * 100_000)
-    process.wait_for_output(r"rejected instruction: 100000 characters")
+    harness.wait_for_count("instructions_rejected", 2)
+    process.wait_for_output(r"rejected instruction: empty")
     harness.say("pick coke can")
     with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
         harness.arm.wait_for(lambda m: True, timeout_s=10.0)  # still works afterwards
         status = harness.status_after(1.2)
     assert int(status["frames_rejected"]) >= len(bad_images)
+    assert int(status["frames_rejected_invalid"]) >= 4
+    assert int(status["frames_rejected_oversized"]) >= 1
     assert int(status["instructions_rejected"]) == 2
     assert status["instruction"] == "pick coke can"
     assert process.returncode is None
