@@ -10,6 +10,8 @@ Conversion is a zero-copy `np.frombuffer` view plus one OpenCV call.
 
 from __future__ import annotations
 
+import zlib
+
 import cv2
 import numpy as np
 
@@ -164,9 +166,14 @@ def check_compressed_msg(msg, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> tup
 def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> np.ndarray:
     """A JPEG/PNG CompressedImage -> HxWx3 uint8 RGB; FrameError when it does not decode.
 
-    The declared size is checked first, so decoding allocates at most max_pixels x 3 bytes.
+    The declared size is checked first, so decoding allocates at most max_pixels x 3 bytes. A
+    PNG's chunk checksums are verified before libpng sees it: libpng prints every error to
+    stderr, once per frame. (libjpeg does the same for a complete JPEG with corrupt data, which
+    it repairs and decodes; OpenCV offers no way to silence either.)
     """
     width, height = check_compressed_msg(msg, max_pixels)
+    if bytes(msg.data[:8]) == _PNG_SIGNATURE:
+        _check_png_chunks(memoryview(msg.data).cast("B"))
     decoded = cv2.imdecode(
         np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     )
@@ -178,3 +185,20 @@ def compressed_msg_to_rgb(msg, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> np
             f"header declares {width}x{height}"
         )
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB, dst=decoded)
+
+
+def _check_png_chunks(data: memoryview) -> None:
+    """FrameError unless every chunk up to IEND fits in the file and matches its CRC-32."""
+    position = len(_PNG_SIGNATURE)
+    while position + 12 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        end = position + 8 + length
+        if end + 4 > len(data):
+            break
+        kind = bytes(data[position + 4 : position + 8])
+        if zlib.crc32(data[position + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            raise FrameError(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC: corrupt data")
+        if kind == b"IEND":
+            return
+        position = end + 4
+    raise FrameError("PNG chunks run past the end of the file: truncated")

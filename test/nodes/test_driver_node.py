@@ -223,6 +223,11 @@ def test_killed_policy_process_stops_motion_within_the_command_timeout(rig: Rig,
     assert int(values["timeouts"]) >= 1
     assert rig.driver.returncode is None
 
+    # A policy that comes back drives the robot again.
+    mark = len(rig.servo)
+    start_process([sys.executable, "-c", FAKE_POLICY, "0.1", str(POLICY_RATE_HZ)], name="again")
+    rig.servo.wait_for(lambda m: twist(m)[0] == pytest.approx(0.1), timeout_s=15.0, start=mark)
+
 
 def test_estop_latches_until_released(rig: Rig):
     with rig.moving():
@@ -274,6 +279,36 @@ def test_stale_and_non_finite_commands_are_rejected_and_counted(rig: Rig):
     assert rig.driver.returncode is None
     with rig.moving():
         rig.wait_moving(start=mark)
+
+
+def test_huge_gripper_command_is_clamped_and_counted(rig: Rig):
+    """1e308 is finite: clamped to the gripper's range and counted, not passed on, and the
+    driver keeps going."""
+    clamped_before = int(rig.wait_diagnostics(lambda v: True)["clamped"])
+    rig.gripper.publish(Float64(data=1e308))
+    rig.gripper_out.wait_for(lambda m: list(m.data) == [1.0])
+    values = rig.wait_diagnostics(lambda v: int(v["clamped"]) > clamped_before)
+    assert values["sent_gripper"] == "1.0000"
+    mark = len(rig.gripper_out)
+    rig.gripper.publish(Float64(data=-0.5))
+    rig.gripper_out.wait_for(lambda m: list(m.data) == [-0.5], start=mark)
+    with rig.moving():
+        rig.wait_moving()
+    assert rig.driver.returncode is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="driver_node._seconds uses rclpy Time.from_msg, which raises ValueError on negative "
+    "seconds inside the subscription callback: the driver process dies (found for issue 9)",
+)
+def test_negative_stamp_is_rejected_and_the_driver_lives(rig: Rig):
+    msg = rig.arm_msg((0.1, 0.0, 0.0))
+    msg.header.stamp.sec = -5
+    rig.arm.publish(msg)
+    values = rig.wait_diagnostics(lambda v: int(v["rejected_stale"]) >= 1)
+    assert values["accepted"] == "0"
+    assert rig.driver.returncode is None
 
 
 def test_terminate_mode_stops_motion_until_a_new_mode(rig: Rig):

@@ -138,12 +138,23 @@ def test_garbage_is_refused_with_a_reason(data, message):
         compressed_msg_to_rgb(compressed(data))
 
 
-def test_a_complete_file_whose_data_is_garbage_does_not_decode():
+def test_a_png_with_broken_data_fails_its_checksum_before_decoding(capfd):
     data = bytearray(encoded(".png", frame()))
     idat = data.index(b"IDAT")
-    data[idat + 4 : idat + 40] = bytes(36)  # the compressed rows, and so their CRC, broken
-    with pytest.raises(FrameError, match="does not decode"):
+    data[idat + 4 : idat + 40] = bytes(36)  # the compressed rows broken, their CRC kept
+    with pytest.raises(FrameError, match="'IDAT' fails its CRC"):
         compressed_msg_to_rgb(compressed(bytes(data), "png"))
+    assert "libpng" not in capfd.readouterr().err  # libpng never saw it
+
+
+def test_a_png_whose_data_is_garbage_with_valid_checksums_does_not_decode():
+    image = encoded(".png", frame())
+    idat = image.index(b"IDAT") - 4
+    length = int.from_bytes(image[idat : idat + 4], "big")
+    garbage = png_chunk(b"IDAT", bytes(range(256)) * (length // 256 + 1))
+    data = image[:idat] + garbage + image[idat + 12 + length :]
+    with pytest.raises(FrameError, match="does not decode"):
+        compressed_msg_to_rgb(compressed(data, "png"))
 
 
 def raw(encoding="rgb8", width=8, height=4, step=None, data_len=None) -> SimpleNamespace:
