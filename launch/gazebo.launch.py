@@ -22,7 +22,13 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from rt_ros.launch_helpers import BOOLEANS, PACKAGE, declare_arguments, rt_ros_nodes
+from rt_ros.launch_helpers import (
+    BOOLEANS,
+    PACKAGE,
+    dds_environment,
+    declare_arguments,
+    rt_ros_nodes,
+)
 
 # Controllers spawned at start-up, in order (the arm position controller is the alternative).
 CONTROLLERS = (
@@ -72,11 +78,12 @@ def gazebo_nodes(context: LaunchContext) -> list:
             arguments=["-topic", "robot_description", "-name", "rt_mobile_manipulator"],
             output="screen",
         ),
-        Node(
+        Node(  # the head camera's publisher: its frames travel with the dds_profile
             package="ros_gz_bridge",
             executable="parameter_bridge",
             parameters=[{"config_file": str(share / "config" / "gz_bridge.yaml"), **sim_time}],
             output="screen",
+            additional_env=dds_environment(context),
         ),
         *(
             Node(

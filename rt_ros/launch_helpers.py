@@ -21,7 +21,7 @@ from launch.action import Action
 from launch.actions import DeclareLaunchArgument, RegisterEventHandler, Shutdown
 from launch.event_handlers import OnShutdown
 from launch.launch_context import LaunchContext
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -32,6 +32,8 @@ LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
 BOOLEANS = ["true", "false"]
 # Launch arguments that override the policy node's string parameter of the same name when set.
 POLICY_TOPIC_ARGUMENTS = ("image_topic", "instruction_topic")
+# Where Fast DDS looks for its XML profile: version 3 (Kilted on), version 2 (Humble, Jazzy).
+DDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
 def declare_arguments() -> list[DeclareLaunchArgument]:
@@ -88,6 +90,22 @@ def declare_arguments() -> list[DeclareLaunchArgument]:
             "Empty: instruction_topic from policy_params_file.",
         ),
         DeclareLaunchArgument(
+            "dds_profile",
+            # A profile already exported (under either name) wins over the package's own.
+            default_value=EnvironmentVariable(
+                DDS_PROFILE_VARIABLES[0],
+                default_value=EnvironmentVariable(
+                    DDS_PROFILE_VARIABLES[1],
+                    default_value=PathJoinSubstitution([config, "fastdds.xml"]),
+                ),
+            ),
+            description="Fast DDS XML profile for the processes this launch starts (as "
+            "FASTDDS_DEFAULT_PROFILES_FILE and FASTRTPS_DEFAULT_PROFILES_FILE). Default: one "
+            "already exported, else the package's config/fastdds.xml, whose shared-memory "
+            "segment carries camera frames above 512 KiB (the camera's own process needs it "
+            "too). Empty: Fast DDS's defaults.",
+        ),
+        DeclareLaunchArgument(
             "use_sim_time",
             default_value="false",
             choices=BOOLEANS,
@@ -132,6 +150,7 @@ def rt_ros_nodes(
 
     policy_files = _params_files(context, ["policy_params_file"])
     driver_files = _params_files(context, driver_params_arguments)
+    dds_env = dds_environment(context)
     folder = Path(tempfile.mkdtemp(prefix="rt_ros_launch_params_"))
     try:
         if scoped:
@@ -147,6 +166,7 @@ def rt_ros_nodes(
         "namespace": namespace or None,
         "output": "screen",
         "ros_arguments": ["--log-level", _argument(context, "log_level")],
+        "additional_env": dds_env,
     }
     # The two nodes work only as a pair: when either exits (a bad bundle, a backend that cannot
     # be configured), the launch ends rather than leaving half a robot running. The nodes read
@@ -171,6 +191,17 @@ def rt_ros_nodes(
             )
         ),
     ]
+
+
+def dds_environment(context: LaunchContext) -> dict[str, str]:
+    """The variables that make Fast DDS load the `dds_profile` launch argument's file in a
+    process; none when the argument is empty. A missing file fails the launch."""
+    if not (value := _argument(context, "dds_profile")):
+        return {}
+    path = Path(os.path.expanduser(value))
+    if not path.is_file():
+        raise FileNotFoundError(f"launch argument dds_profile: {str(path)!r} is not a file")
+    return dict.fromkeys(DDS_PROFILE_VARIABLES, str(path))
 
 
 def scoped_params_file(path: Path, node_name: str, copy: Path) -> Path:

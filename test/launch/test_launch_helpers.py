@@ -23,7 +23,13 @@ from launch.events import Shutdown  # noqa: E402
 from launch.launch_context import LaunchContext  # noqa: E402
 from launch_ros.actions import Node  # noqa: E402
 
-from rt_ros.launch_helpers import rt_ros_nodes, scoped_params_file  # noqa: E402
+from rt_ros.launch_helpers import (  # noqa: E402
+    DDS_PROFILE_VARIABLES,
+    dds_environment,
+    declare_arguments,
+    rt_ros_nodes,
+    scoped_params_file,
+)
 
 PLAIN = {
     "policy_node": {"ros__parameters": {"control_rate_hz": 3.0, "providers": ["cpu"]}},
@@ -76,7 +82,7 @@ def launch_context(**arguments: str) -> LaunchContext:
     context = LaunchContext()
     names = (
         "model_path", "policy_params_file", "driver_params_file", "namespace", "control_rate_hz",
-        "providers", "image_topic", "instruction_topic",
+        "providers", "image_topic", "instruction_topic", "dds_profile",
     )  # fmt: skip
     context.launch_configurations.update(dict.fromkeys(names, ""))
     context.launch_configurations.update(use_sim_time="false", log_level="info", **arguments)
@@ -137,3 +143,35 @@ def test_a_missing_params_file_fails_the_launch_and_leaves_nothing(tmp_path, mon
     with pytest.raises(FileNotFoundError, match="policy_params_file"):
         rt_ros_nodes(context, backend="sim")
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_the_dds_profile_reaches_both_nodes_under_both_fast_dds_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    profile = tmp_path / "fastdds.xml"
+    profile.write_text("<profiles/>")
+    context = launch_context(dds_profile=str(profile))
+    assert dds_environment(context) == dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile))
+    policy, driver, _ = rt_ros_nodes(context, backend="sim")
+    for node in (policy, driver):
+        names = {
+            "".join(part.perform(context) for part in name): "".join(
+                part.perform(context) for part in value
+            )
+            for name, value in node.additional_env
+        }
+        assert names == dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile))
+    assert dds_environment(launch_context()) == {}  # empty: Fast DDS's own defaults
+    with pytest.raises(FileNotFoundError, match="dds_profile"):
+        dds_environment(launch_context(dds_profile=str(tmp_path / "missing.xml")))
+
+
+def test_the_default_dds_profile_is_the_packages_unless_one_is_exported(monkeypatch):
+    (argument,) = [a for a in declare_arguments() if a.name == "dds_profile"]
+    for name in DDS_PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    context = LaunchContext()
+    default = "".join(part.perform(context) for part in argument.default_value)
+    assert default.endswith("config/fastdds.xml")
+    monkeypatch.setenv(DDS_PROFILE_VARIABLES[1], "/etc/mine.xml")
+    assert "".join(part.perform(context) for part in argument.default_value) == "/etc/mine.xml"
