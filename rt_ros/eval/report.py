@@ -103,9 +103,10 @@ def plot_success(rows: list[RowSummary], out_path: Path, title: str) -> None:
     figure, axis = plt.subplots(figsize=(max(6.0, 0.75 * len(rows) + 2), 4.5))
     positions = range(len(rows))
     rates = [row.success_rate for row in rows]
+    # Clipped at 0: at 0% or 100% the interval's end equals the rate up to rounding.
     errors = [
-        [row.success_rate - row.ci_low for row in rows],
-        [row.ci_high - row.success_rate for row in rows],
+        [max(0.0, row.success_rate - row.ci_low) for row in rows],
+        [max(0.0, row.ci_high - row.success_rate) for row in rows],
     ]
     axis.bar(
         positions,

@@ -24,6 +24,9 @@ def test_intervals_at_the_edges_stay_inside_zero_and_one():
     assert high == 1.0
     assert low == pytest.approx(0.8389, abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    for trials in range(1, 200):
+        assert wilson_interval(0, trials)[0] == 0.0
+        assert wilson_interval(trials, trials)[1] == 1.0
 
 
 def test_impossible_counts_are_refused():
