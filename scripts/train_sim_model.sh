@@ -47,8 +47,10 @@ collect() {  # collect OUT SEED_START EPISODES [--policy BUNDLE --expert-mix P]
   local out=$1 seed=$2 count=$3
   shift 3
   for family in "${FAMILIES[@]}"; do
-    local have
-    have=$(find "$out/$family" -name '*.mcap' 2>/dev/null | wc -l)
+    local have=0
+    if [ -d "$out/$family" ]; then
+      have=$(find "$out/$family" -name '*.mcap' | wc -l)
+    fi
     if [ "$have" -lt "$count" ]; then
       "$rt" collect --task "$family" --episodes "$count" --seed-start "$seed" --split seen \
         --jobs "$JOBS" --out "$out/$family" "$@"

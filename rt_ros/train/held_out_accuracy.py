@@ -66,7 +66,7 @@ def torch_accuracy(
 
     def predict(episode: EpisodeRecord) -> np.ndarray:
         rows = slice(episode.start, episode.start + episode.length)
-        frames = torch.from_numpy(np.ascontiguousarray(store.frames[rows]))
+        frames = torch.from_numpy(np.array(store.frames[rows]))  # a writable copy
         embedding = torch.from_numpy(store.embeddings[episode.instruction])
         with torch.no_grad():
             tokens = model.frame_encoder(frames, embedding.expand(len(frames), -1))
