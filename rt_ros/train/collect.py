@@ -12,9 +12,10 @@ Two sources of episodes:
 - the scripted expert drives and its actions are the labels (demonstrations);
 - DAgger: a trained policy (a model bundle) drives, with the expert's action executed instead
   with probability `expert_mix`, and the scripted expert labels every state the robot visits.
-  `/action/tokens` then holds the expert's label and `/cmd/*` what the robot actually did. An
-  episode ends where the policy terminates, or where the expert would terminate before the task
-  is done (its plan gave up: that state gets no label).
+  `/action/tokens` then holds the expert's label and `/cmd/*` what the robot actually did. A
+  terminate of the policy's that the expert does not share is labelled and overruled (the
+  expert's action runs), so the episode goes on to the states after it; an episode ends where the
+  expert terminates: the task done, or its plan given up (that state gets no label).
 
 Episodes run in `jobs` worker processes, each with its own simulator; a seed always gives the
 same layout whatever the number of jobs.
@@ -181,6 +182,8 @@ class _DaggerDriver:
         rgb = world.render()
         learned = self._learner.step(rgb, world.state().time_s)
         executed = label if self._rng.random() < self._mix else learned
+        if executed.mode == "terminate" and label.mode != "terminate":
+            executed = label  # a premature terminate is labelled, then overruled
         self._recorder.tick(world, rgb, executed, label)
         return executed
 
