@@ -198,18 +198,27 @@ def _cmd_bench_node(args: argparse.Namespace) -> int:
     targets = [(path.name, path) for path in args.model or []]
     if not targets:
         targets = [(preset, _bench_bundle_for(preset)) for preset in args.preset]
+    profiles = [_dds_profile(value) for value in args.dds_profile]
+    if args.soak:
+        return _soak_node(args, targets[0][1], profiles[0])
+    shape = (args.camera_height, args.camera_width, 3)
     results = []
     for name, path in targets:
-        console.log(
-            f"{name}: policy node at {args.rate_hz:g} Hz for {args.duration_s:g} s "
-            f"(+ warm-up), camera 640x480 rgb8 at {args.camera_hz:g} Hz"
-        )
-        results.append(
-            run_node_benchmark(name, path, args.rate_hz, args.duration_s, args.camera_hz)
-        )
+        for profile in profiles:  # side by side: the same machine, one after the other
+            console.log(
+                f"{name}: policy node at {args.rate_hz:g} Hz for {args.duration_s:g} s "
+                f"(+ warm-up), camera {args.camera_width}x{args.camera_height} rgb8 at "
+                f"{args.camera_hz:g} Hz, Fast DDS profile {profile or 'none (defaults)'}"
+            )
+            results.append(
+                run_node_benchmark(
+                    name, path, args.rate_hz, args.duration_s, args.camera_hz, shape, profile
+                )
+            )
     table = Table(title="policy node, ms (p50 / p99)")
     for column in (
         "model",
+        "DDS profile",
         "Hz target / got",
         "steps",
         "missed ticks",
@@ -217,11 +226,14 @@ def _cmd_bench_node(args: argparse.Namespace) -> int:
         "node overhead",
         "image-to-command",
         "stamp-to-arrival",
+        "frames delivered",
+        "frame interval (p50 / p99 / max)",
     ):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(
             r.name,
+            r.dds_profile,
             f"{r.control_rate_hz:g} / {r.status.get('achieved_rate_hz', 'nan')}",
             str(r.steps),
             str(r.missed_ticks),
@@ -229,9 +241,61 @@ def _cmd_bench_node(args: argparse.Namespace) -> int:
             f"{r.node_ms('node_overhead', 50):.2f} / {r.node_ms('node_overhead', 99):.2f}",
             f"{r.node_ms('image_to_command', 50):.2f} / {r.node_ms('image_to_command', 99):.2f}",
             f"{r.client_percentile(50):.2f} / {r.client_percentile(99):.2f}",
+            f"{r.delivered:.1%} ({r.frames_received} of {r.frames_published})",
+            f"{r.node_ms('frame_interval', 50):.1f} / {r.node_ms('frame_interval', 99):.1f} / "
+            f"{r.longest_frame_gap_ms:.1f}",
         )
     Console(width=WIDE).print(table)
     return 0
+
+
+def _dds_profile(value: str) -> Path | None:
+    """`none`: Fast DDS's defaults; `shipped`: config/fastdds.xml; else a profile file."""
+    from rt_ros.paths import config_dir
+
+    if value == "none":
+        return None
+    path = config_dir() / "fastdds.xml" if value == "shipped" else Path(value)
+    if not path.is_file():
+        raise SystemExit(f"--dds-profile: {path} is not a file")
+    return path
+
+
+def _soak_node(args: argparse.Namespace, bundle: Path, profile: Path | None) -> int:
+    from rt_ros.nodes.memory_soak import run_memory_soak
+
+    console.log(
+        f"memory soak: policy node at {args.rate_hz:g} Hz for {args.duration_s:g} s under the "
+        f"fault mix, camera 640x480 rgb8 at {args.camera_hz:g} Hz"
+    )
+    result = run_memory_soak(
+        bundle,
+        args.rate_hz,
+        args.duration_s,
+        args.camera_hz,
+        large_frames=not args.no_large_frames,
+        dds_profile=profile,
+        progress=console.log,
+    )
+    table = Table(title="policy node memory under hostile input (resident, MB)")
+    for column in ("after start", "after 1 min", "end", "max", "growth after 1 min", "alive"):
+        table.add_column(column, justify="right")
+    samples = [mb for _, mb in result.rss_mb]
+    table.add_row(
+        f"{samples[0]:.1f}",
+        f"{result.rss_at(60.0):.1f}",
+        f"{samples[-1]:.1f}",
+        f"{max(samples):.1f}",
+        f"{result.growth_mb:+.1f}",
+        "yes" if result.alive else "NO",
+    )
+    Console(width=WIDE).print(table)
+    counters = {k: v for k, v in result.status.items() if "rejected" in k or k in SOAK_COUNTERS}
+    console.print(", ".join(f"{k} {v}" for k, v in counters.items()))
+    return 0 if result.alive else 1
+
+
+SOAK_COUNTERS = ("frames_received", "steps", "stale_ticks", "missed_ticks", "achieved_rate_hz")
 
 
 def _default_bundle() -> Path:
@@ -559,6 +623,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench_node.add_argument("--rate-hz", type=float, default=20.0, help="control_rate_hz")
     bench_node.add_argument("--duration-s", type=float, default=120.0, help="measured time")
     bench_node.add_argument("--camera-hz", type=float, default=30.0, help="camera frame rate")
+    bench_node.add_argument("--camera-width", type=int, default=640, help="camera frame width")
+    bench_node.add_argument("--camera-height", type=int, default=480, help="camera frame height")
+    bench_node.add_argument(
+        "--dds-profile",
+        nargs="+",
+        default=["shipped"],
+        help="Fast DDS profile of the camera and node processes, one run each: shipped "
+        "(config/fastdds.xml), none (Fast DDS defaults) or a file; e.g. none shipped",
+    )
+    bench_node.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead: the node's memory over --duration-s of the fault mix (hostile frames "
+        "and instructions) beside a normal camera",
+    )
+    bench_node.add_argument(
+        "--no-large-frames",
+        action="store_true",
+        help="--soak without the 7680x4320 frame sent once a minute",
+    )
     bench_node.set_defaults(func=_cmd_bench_node)
 
     demo = commands.add_parser(

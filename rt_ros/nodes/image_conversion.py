@@ -6,6 +6,8 @@ this module adds the rclpy message construction.
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from sensor_msgs.msg import Image
 
@@ -32,7 +34,12 @@ __all__ = [
 
 
 def rgb_to_image_msg(rgb: np.ndarray, stamp, frame_id: str) -> Image:
-    """HxWx3 uint8 RGB -> rgb8 Image (one bulk copy of the pixels)."""
+    """HxWx3 uint8 RGB -> rgb8 Image (one bulk copy of the pixels).
+
+    The pixels go in as an array.array('B'), which the generated setter takes as it is: given
+    bytes it copies them again, and on distributions whose messages check every field (Humble)
+    it walks all 921,600 values of a 640x480 frame in Python (82 ms measured).
+    """
     msg = Image()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
@@ -40,5 +47,7 @@ def rgb_to_image_msg(rgb: np.ndarray, stamp, frame_id: str) -> Image:
     msg.encoding = "rgb8"
     msg.is_bigendian = 0
     msg.step = msg.width * 3
-    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    pixels = array.array("B")
+    pixels.frombytes(np.ascontiguousarray(rgb, dtype=np.uint8).data)
+    msg.data = pixels
     return msg

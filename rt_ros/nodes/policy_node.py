@@ -46,7 +46,7 @@ from rt_ros.nodes.image_conversion import (
     image_msg_to_rgb,
     rgb_to_image_msg,
 )
-from rt_ros.nodes.latency_stats import LatencyWindow, TickClock
+from rt_ros.nodes.latency_stats import LatencyWindow, Samples, TickClock
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
 from rt_ros.nodes.stop_signals import ignore_stop_signals, stop_requested_by_signals
 from rt_ros.paths import share_dir
@@ -638,12 +638,16 @@ class PolicyNode(Node):
 
     def latency_ms(self) -> dict[str, tuple[float, float]]:
         """(p50, p99) in ms of each stage over the latency window; NaN before the first step."""
+        return {
+            stage: (s.percentile(50), s.percentile(99)) for stage, s in self._samples().items()
+        }
+
+    def _samples(self) -> dict[str, Samples]:
         with self._lock:  # copies only: the control tick must not wait for percentiles
-            samples = {stage: window.copy() for stage, window in self._latency.items()}
-        return {stage: (s.percentile(50), s.percentile(99)) for stage, s in samples.items()}
+            return {stage: window.copy() for stage, window in self._latency.items()}
 
     def _publish_diagnostics(self) -> None:
-        latency = self.latency_ms()
+        samples = self._samples()
         with self._lock:
             counts = dict(self._counts)
             newest = self._newest
@@ -669,9 +673,11 @@ class PolicyNode(Node):
             "missed_ticks": str(self._ticks.missed_ticks),
             **{name: str(value) for name, value in counts.items()},
         }
-        for stage, (p50, p99) in latency.items():
-            values[f"{stage}_ms_p50"] = f"{p50:.2f}"
-            values[f"{stage}_ms_p99"] = f"{p99:.2f}"
+        for stage, stage_samples in samples.items():
+            values[f"{stage}_ms_p50"] = f"{stage_samples.percentile(50):.2f}"
+            values[f"{stage}_ms_p99"] = f"{stage_samples.percentile(99):.2f}"
+        # The longest wait between two frames received: how the camera's delivery looks.
+        values["frame_interval_ms_max"] = f"{samples['frame_interval'].percentile(100):.2f}"
         status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
         message = DiagnosticArray(status=[status])
         message.header.stamp = self.get_clock().now().to_msg()
