@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, fields
 
 from rcl_interfaces.msg import ParameterDescriptor
@@ -25,10 +26,14 @@ from rt_ros.nodes.qos import SENSOR_QOS
 from rt_ros.runtime.errors import ConfigError
 
 PREFIX = "sim."
-# Physics never jumps more than this in one update, so a stalled process slows the world down
-# instead of letting it leap. It is above the longest normal update (a head camera frame with
-# shadows takes up to about 60 ms to render on two busy cores), so the world keeps wall time.
-MAX_STEP_S = 0.1
+# Physics never jumps more than this in one update, so a process stalled for longer slows the
+# world down instead of letting it leap. Below it the world keeps wall time however long an
+# update takes: a policy's command must move the robot as far as it asked (velocity x period),
+# as in training. One process holding the driver, the policy and a recorder on two busy cores
+# (rendering a shadowed frame takes 60 ms idle) kept only 55% of wall time with a 0.05 s cap.
+MAX_STEP_S = 0.5
+# Updates over which the real-time factor in /diagnostics is measured.
+REAL_TIME_WINDOW = 200
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class SimBackend(RobotBackend):
         self._base = (0.0,) * 3
         self._gripper = -1.0
         self.frames_published = 0
+        self._steps_s: deque[tuple[float, float]] = deque(maxlen=REAL_TIME_WINDOW)
 
     @classmethod
     def declare_parameters(cls, node: Node) -> None:
@@ -161,6 +167,7 @@ class SimBackend(RobotBackend):
             duration = 1.0 / config.step_rate_hz
         self._last_step_s = now_s
         self.world.step(duration)
+        self._steps_s.append((now_s, self.world.data.time))
         stamp = self._node.get_clock().now().to_msg()
         self._joints_pub.publish(self._joint_state(stamp))
         if now_s >= self._next_frame_s:
@@ -193,6 +200,19 @@ class SimBackend(RobotBackend):
         info.header.frame_id = self.config.camera_frame_id
         self._info_pub.publish(info)
         self.frames_published += 1
+
+    def real_time_factor(self) -> float:
+        """Simulated seconds per wall second over the last updates (1.0: keeping wall time)."""
+        if len(self._steps_s) < 2:
+            return math.nan
+        (wall_0, sim_0), (wall_1, sim_1) = self._steps_s[0], self._steps_s[-1]
+        return (sim_1 - sim_0) / (wall_1 - wall_0) if wall_1 > wall_0 else math.nan
+
+    def diagnostic_values(self) -> dict[str, str]:
+        values = {"sim_real_time_factor": f"{self.real_time_factor():.3f}"}
+        if self.task is not None:
+            values["sim_task"] = f"{self.task.family}: {self.task.instruction}"
+        return values
 
     def read_state(self) -> RobotState:
         if self.world is None:
