@@ -390,6 +390,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 policy_path=args.policy,
                 expert_mix=args.expert_mix,
+                action_delay_s=tuple(args.action_delay_s),
                 on_episode=on_episode,
             )
         except ValueError as error:
@@ -526,6 +527,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             through="direct" if args.direct else "nodes",
             control_rate_hz=args.control_rate_hz,
+            action_delay_s=tuple(args.action_delay_s),
             with_expert=not args.no_expert,
             failure_videos=args.failure_videos,
         )
@@ -702,6 +704,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="DAgger: probability that a tick executes the expert's action instead",
     )
+    collect.add_argument(
+        "--action-delay-s",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("LOW", "HIGH"),
+        help="each action takes effect a delay drawn from [LOW, HIGH] s after its frame, as "
+        "through the nodes (e.g. 0.05 0.15)",
+    )
     collect.set_defaults(func=_cmd_collect)
 
     train_cmd = commands.add_parser(
@@ -777,6 +788,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the runtime without ROS on fixed physics steps (quick checks, not the figure)",
     )
     eval_cmd.add_argument("--control-rate-hz", type=float, default=3.0)
+    eval_cmd.add_argument(
+        "--action-delay-s",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("LOW", "HIGH"),
+        help="--direct: each action takes effect a delay drawn from [LOW, HIGH] s after its frame",
+    )
     eval_cmd.add_argument("--no-expert", action="store_true", help="skip the scripted expert")
     eval_cmd.add_argument("--failure-videos", type=int, default=5, help="kept per row")
     eval_cmd.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")

@@ -39,6 +39,8 @@ class EvalSettings:
     jobs: int = 1
     through: str = "nodes"
     control_rate_hz: float = 3.0
+    # Direct only: each action takes effect this long (s, drawn per tick) after its frame.
+    action_delay_s: tuple[float, float] = (0.0, 0.0)
     with_expert: bool = True
     # Failure videos kept per (family, split); the rest are deleted.
     failure_videos: int = 5
@@ -170,6 +172,7 @@ def _run_direct(settings: EvalSettings, job: _Job) -> EpisodeResult:
         _WORKER["policy"],
         split=job.split,
         on_step=lambda world, action: frames.append(world.render()),
+        action_delay_s=settings.action_delay_s,
     )
     video = None
     if not result.success and frames:

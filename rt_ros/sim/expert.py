@@ -606,11 +606,22 @@ def run_episode(
     max_steps: int | None = None,
     on_step: Callable[[SimWorld, Action], None] | None = None,
     split: str = "any",
+    action_delay_s: tuple[float, float] = (0.0, 0.0),
 ) -> EpisodeResult:
     """Reset `world` to (family, seed) in `split`, run `policy` one action per control tick until
     it terminates or `max_steps` (default: the family's budget) pass; success is judged at the
     end. `on_step(world, action)` sees every action before it is applied (recording, rendering).
+
+    `action_delay_s` (low, high): each action takes effect a uniformly drawn delay after the
+    state it was computed from, the previous command running meanwhile, as through the nodes
+    (camera frame age plus inference and DDS: about 0.05-0.15 s). The draws are seeded by `seed`.
     """
+    low_delay, high_delay = action_delay_s
+    if not 0.0 <= low_delay <= high_delay < control_period_s:
+        raise ValueError(
+            f"action_delay_s ({action_delay_s!r}) must be 0 <= low <= high < the control period"
+        )
+    delays = np.random.default_rng([seed, 7])
     task_class = get_task(family) if isinstance(family, str) else family
     task = world.reset(seed, task_class, split)
     policy.reset(task)
@@ -626,8 +637,10 @@ def run_episode(
         if motion.terminate:
             terminated = True
             break
+        delay_s = float(delays.uniform(low_delay, high_delay)) if high_delay > 0 else 0.0
+        world.step(delay_s)
         world.apply(motion.arm_twist, motion.base_twist, motion.gripper_closedness)
-        world.step(control_period_s)
+        world.step(control_period_s - delay_s)
     world.stop()
     return EpisodeResult(
         family=task_class.family,

@@ -209,12 +209,20 @@ class CollectSettings:
     # DAgger: the bundle that drives, and the probability of executing the expert's action.
     policy_path: Path | None = None
     expert_mix: float = 0.0
+    # Each action takes effect this long (s, drawn per tick) after its frame, as through nodes.
+    action_delay_s: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         get_task(self.family)
         check_split(self.split)
         if not 0.0 <= self.expert_mix <= 1.0:
             raise ValueError(f"expert_mix ({self.expert_mix!r}) must be in [0, 1]")
+        low, high = self.action_delay_s
+        if not 0.0 <= low <= high < self.control_period_s:
+            raise ValueError(
+                f"action_delay_s ({low}, {high}) must be 0 <= low <= high < the control period "
+                f"({self.control_period_s:.3f} s)"
+            )
         if self.policy_path is not None and not Path(self.policy_path).is_dir():
             raise ValueError(f"policy bundle {self.policy_path} is not a folder")
 
@@ -254,7 +262,13 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
         else:
             driver = _ExpertDriver(expert, recorder)
         result = run_episode(
-            world, settings.family, seed, driver, settings.control_period_s, split=settings.split
+            world,
+            settings.family,
+            seed,
+            driver,
+            settings.control_period_s,
+            split=settings.split,
+            action_delay_s=settings.action_delay_s,
         )
         end_ns = round(world.state().time_s * 1e9)
         bag.write("/episode/success", "std_msgs/msg/Bool", {"data": result.success}, end_ns)
@@ -268,6 +282,7 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
             "steps": result.steps,
             "action_space": expert.space.name,
             "control_period_s": settings.control_period_s,
+            "action_delay_s": list(settings.action_delay_s),
             "source": source,
             "labels": EXPERT_SOURCE,
             "driver": (
@@ -293,6 +308,7 @@ def collect_demonstrations(
     jobs: int = 1,
     policy_path: Path | None = None,
     expert_mix: float = 0.0,
+    action_delay_s: tuple[float, float] = (0.0, 0.0),
     on_episode: Callable[[CollectedEpisode], None] | None = None,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
@@ -300,7 +316,7 @@ def collect_demonstrations(
     if jobs < 1:
         raise ValueError(f"jobs ({jobs!r}) must be >= 1")
     settings = CollectSettings(
-        family, Path(out_dir), split, control_period_s, policy_path, expert_mix
+        family, Path(out_dir), split, control_period_s, policy_path, expert_mix, action_delay_s
     )
     seeds = range(seed_start, seed_start + episodes)
     collected: list[CollectedEpisode] = []

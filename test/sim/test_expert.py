@@ -78,3 +78,15 @@ def test_expert_success_rate_on_ten_more_seeds(world, expert, family):
     failed = [result.seed for result in results if not result.success]
     # The full figure (50 seeds per family) comes from `rt-ros expert-eval`.
     assert len(failed) <= 1, (family, failed)
+
+
+def test_an_action_delay_keeps_episodes_reproducible(world):
+    """Actions that take effect 0.1-0.15 s after their state (as through the nodes): the expert
+    still succeeds, the same seed replays the same episode, and a delay of a whole period is
+    refused."""
+    first = run_episode(world, "pick", 5, ScriptedExpert(), action_delay_s=(0.1, 0.15))
+    again = run_episode(world, "pick", 5, ScriptedExpert(), action_delay_s=(0.1, 0.15))
+    assert first.success
+    assert first == again
+    with pytest.raises(ValueError, match="action_delay_s"):
+        run_episode(world, "pick", 5, ScriptedExpert(), action_delay_s=(0.2, 0.5))
