@@ -188,7 +188,8 @@ def run_node_benchmark(
     collect figures. `dds_profile`: the Fast DDS profile both processes load (None: none)."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env = dds_environment(dds_profile)
-    window = max(10, int(control_rate_hz * duration_s))
+    # Every step and every frame interval of the measured time fits in the latency window.
+    window = max(10, int(max(control_rate_hz, camera_rate_hz) * duration_s))
     argv = [
         sys.executable,
         "-m",
