@@ -82,6 +82,9 @@ setup(
             "mcap>=1.1",
             "mcap-ros2-support>=0.5",
         ],
+        # OpenVINO: a second CPU inference backend (bf16 on AVX-512/AMX CPUs) reading the same
+        # ONNX graphs; runtime provider `openvino`, and `auto` picks it after CUDA.
+        "openvino": ["openvino>=2025.0"],
         # Kinematics from the URDF for real arms without MoveIt Servo.
         "kinematics": ["pin>=3.0", "xacro>=2.0"],
         "dev": ["pytest>=7.0,<9", "hypothesis>=6.0", "ruff>=0.5"],  # <9: launch_testing plugin
