@@ -1,4 +1,4 @@
-"""RT-2-style action text: whitespace-separated integers, one per dimension, parsed strictly.
+"""RT-2-style action text: integers separated by single ASCII spaces, one per dimension, strictly.
 
 Each continuous integer is a bin index with RT-1's uniform-bin formulas; a discrete integer is its
 value (reference/RT1.md, "RT-2"). Anything else the model writes is refused, never guessed at.
@@ -19,6 +19,9 @@ from rt_ros.runtime.errors import ActionDecodeError, ConfigError
 # Plain base-10: ASCII digits with an optional minus (so that "-3" reads as out of range, not as
 # malformed). No "+", no decimal point, no exponent, no underscores, no non-ASCII digits.
 _INTEGER = re.compile(r"-?[0-9]+")
+# The only separator is one ASCII space: a leading, trailing or doubled space, or any other
+# whitespace (tab, newline, \x0b, U+00A0, U+3000 ... which str.split() would take) is refused.
+_BAD_SEPARATOR = re.compile(r"^ | $|  |[^\S ]")
 _SHOWN_CHARS = 120
 _FIELD_CHARS = 24
 # Longer numbers are out of range anyway; int() refuses strings over 4300 digits.
@@ -48,7 +51,13 @@ class Rt2TextCodec:
         """Parse exactly one integer per dimension, in profile order; anything else raises."""
         if not isinstance(text, str):
             raise ActionDecodeError(f"{self.space.name}: action text must be a str, got {text!r}")
-        fields = text.split()
+        bad = _BAD_SEPARATOR.search(text)
+        if bad is not None:
+            raise ActionDecodeError(
+                f"{self.space.name}: separator at character {bad.start() + 1} is not a single "
+                f"ASCII space: {bad.group()!r} in {_shown(text)}"
+            )
+        fields = text.split(" ") if text else []
         names = self.space.names
         if len(fields) != len(names):
             raise ActionDecodeError(
@@ -66,6 +75,11 @@ class Rt2TextCodec:
             # Range checks run on Python ints, so a 30-digit number cannot overflow int64 later;
             # one too long for int() at all is out of range just the same.
             number = int(field) if len(field) <= _MAX_DIGITS else None
+            if number == 0 and field.startswith("-"):
+                raise ActionDecodeError(
+                    f"{self.space.name}: field {index + 1} (dimension {dim.name!r}) is a negative "
+                    f"zero: {_shown(field, _FIELD_CHARS)} in {_shown(text)}"
+                )
             what = f"{self.space.name}: dimension {dim.name!r}: {_shown(field, _FIELD_CHARS)}"
             if dim.is_discrete and number not in dim.values:
                 raise ActionDecodeError(
