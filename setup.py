@@ -85,6 +85,13 @@ setup(
         # OpenVINO: a second CPU inference backend (bf16 on AVX-512/AMX CPUs) reading the same
         # ONNX graphs; runtime provider `openvino`, and `auto` picks it after CUDA.
         "openvino": ["openvino>=2025.0"],
+        # The policy server (`rt-ros serve`) and the policy node's remote inference client.
+        "serve": [
+            "fastapi>=0.110",
+            "uvicorn>=0.29",
+            "prometheus-client>=0.20",
+            "httpx>=0.27",
+        ],
         # Kinematics from the URDF for real arms without MoveIt Servo.
         "kinematics": ["pin>=3.0", "xacro>=2.0"],
         "dev": ["pytest>=7.0,<9", "hypothesis>=6.0", "ruff>=0.5"],  # <9: launch_testing plugin
