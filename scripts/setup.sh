@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up rt_ros in ./.venv on a fresh Debian/Ubuntu machine: OSMesa for offscreen rendering, then
 # the Python packages (runtime, export and training, the PyPI ROS 2 wheels, the MuJoCo simulator,
-# kinematics, the OpenVINO backend, the policy server, test tools). Safe to run again; it only installs what is missing.
+# kinematics, the OpenVINO backend, the policy server, test tools). Safe to run again; it only
+# installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
