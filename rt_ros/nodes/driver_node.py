@@ -24,7 +24,6 @@ from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
-from rclpy.time import Time
 from rclpy.timer import Timer
 from std_msgs.msg import Bool, Float64, String
 
@@ -39,6 +38,7 @@ from rt_ros.nodes.safety import (
     SafetyLayer,
     SafetyLimits,
 )
+from rt_ros.nodes.stamps import stamp_seconds
 from rt_ros.nodes.stop_signals import ignore_stop_signals, stop_requested_by_signals
 from rt_ros.runtime.errors import ConfigError
 
@@ -107,10 +107,6 @@ class DriverSettings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _seconds(stamp: Any) -> float:
-    return Time.from_msg(stamp).nanoseconds * 1e-9
 
 
 def _vec3(vector: Vector3) -> Vec3:
@@ -335,7 +331,7 @@ class DriverNode(Node):
         submit: Callable[[Any, float], RejectReason | None],
         msg: TwistStamped,
     ) -> None:
-        now_s, stamp_s = self._now_s(), _seconds(msg.header.stamp)
+        now_s, stamp_s = self._now_s(), stamp_seconds(msg.header.stamp)
         command = command_type(_vec3(msg.twist.linear), _vec3(msg.twist.angular), stamp_s)
         reason = submit(command, now_s)
         if reason is not None:

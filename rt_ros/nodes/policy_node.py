@@ -48,6 +48,7 @@ from rt_ros.nodes.image_conversion import (
 )
 from rt_ros.nodes.latency_stats import LatencyWindow, Samples, TickClock
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
+from rt_ros.nodes.stamps import stamp_seconds
 from rt_ros.nodes.stop_signals import ignore_stop_signals, stop_requested_by_signals
 from rt_ros.paths import share_dir
 from rt_ros.runtime.action import Action
@@ -251,11 +252,6 @@ class _Frame:
         return image_msg_to_rgb(self.source, max_pixels)
 
 
-def _stamp_s(stamp: Any) -> float:
-    # Not Time.from_msg: it raises on negative seconds, which a hostile stamp can carry.
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def _twist_msg(command: TwistCommand, stamp: Any, frame_id: str) -> TwistStamped:
     msg = TwistStamped()
     msg.header.stamp = stamp
@@ -447,7 +443,7 @@ class PolicyNode(Node):
         """Count and report a stamp ahead of the clock, stale, or not newer than the newest
         frame; True when refused. A refused stamp never becomes the newest frame, so it cannot
         hold back the frames that follow it."""
-        stamp_s, now_s = _stamp_s(stamp), self._now_s()
+        stamp_s, now_s = stamp_seconds(stamp), self._now_s()
         settings = self.settings
         with self._lock:
             newest = self._newest
@@ -474,7 +470,7 @@ class PolicyNode(Node):
         return True
 
     def _store(self, source: Image | np.ndarray, stamp: Any, received_s: float) -> None:
-        frame = _Frame(source, stamp, _stamp_s(stamp), received_s)
+        frame = _Frame(source, stamp, stamp_seconds(stamp), received_s)
         with self._lock:
             self._newest = frame
 

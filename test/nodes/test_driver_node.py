@@ -297,11 +297,6 @@ def test_huge_gripper_command_is_clamped_and_counted(rig: Rig):
     assert rig.driver.returncode is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="driver_node._seconds uses rclpy Time.from_msg, which raises ValueError on negative "
-    "seconds inside the subscription callback: the driver process dies (found for issue 9)",
-)
 def test_negative_stamp_is_rejected_and_the_driver_lives(rig: Rig):
     msg = rig.arm_msg((0.1, 0.0, 0.0))
     msg.header.stamp.sec = -5
