@@ -73,8 +73,9 @@ def declare_arguments() -> list[DeclareLaunchArgument]:
         DeclareLaunchArgument(
             "providers",
             default_value="",
-            description="ONNX Runtime execution providers in order of preference, "
-            "comma-separated: auto, tensorrt, cuda, cpu (e.g. cuda,cpu). Empty: providers from "
+            description="Inference providers in order of preference, comma-separated: auto "
+            "(cuda, then openvino where installed, then cpu), tensorrt, cuda, openvino, cpu "
+            "(e.g. cuda,cpu). Empty: providers from "
             "policy_params_file.",
         ),
         DeclareLaunchArgument(

@@ -110,10 +110,12 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
     ),
     "providers": (
         ["auto"],
-        "ONNX Runtime execution providers in order of preference: auto, tensorrt, cuda, cpu",
+        "inference providers in order of preference: auto (cuda, openvino, cpu), tensorrt, "
+        "cuda, openvino, cpu",
         None,
     ),
-    "intra_op_threads": (0, "ONNX Runtime intra-op threads; 0: one per core", _int_range(0, 256)),
+    "precision": ("f32", "f32 or bf16 (bf16 runs on the openvino provider only)", None),
+    "intra_op_threads": (0, "threads per graph; 0: one per core", _int_range(0, 256)),
     "use_cuda_graph": (False, "capture and replay CUDA graphs (CUDA provider only)", None),
     "control_rate_hz": (3.0, "policy steps per second (RT-1: 3 Hz)", _float_range(0.1, 100.0)),
     "stale_image_timeout_s": (
@@ -174,6 +176,7 @@ class PolicyNodeSettings:
     model_path: str
     action_space: str
     providers: tuple[str, ...]
+    precision: str
     intra_op_threads: int
     use_cuda_graph: bool
     control_rate_hz: float
@@ -279,6 +282,7 @@ class PolicyNode(Node):
             settings.bundle_path(),
             SessionConfig(
                 providers=settings.providers,
+                precision=settings.precision,
                 intra_op_threads=settings.intra_op_threads,
                 use_cuda_graph=settings.use_cuda_graph,
             ),
@@ -363,7 +367,7 @@ class PolicyNode(Node):
         self.get_logger().info(
             f"ready: bundle {settings.bundle_path()} (preset {manifest.preset}"
             f"{', UNTRAINED: actions carry no meaning' if untrained else ''}), "
-            f"frame encoder on {self.policy.bundle.frame_encoder.provider}, "
+            f"frame encoder on {self.policy.bundle.frame_encoder.description}, "
             f"{settings.control_rate_hz:g} Hz, action space {self.action_space.name}; "
             f"waiting for an instruction on {settings.instruction_topic}"
         )
@@ -374,7 +378,7 @@ class PolicyNode(Node):
         values = {name: self.get_parameter(name).value for name in PARAMETERS}
         values["providers"] = tuple(values["providers"])
         try:
-            SessionConfig(providers=values["providers"])
+            SessionConfig(providers=values["providers"], precision=values["precision"])
         except ConfigError as error:
             raise ConfigError(f"parameter {error}") from error
         return PolicyNodeSettings(**values)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rt_ros.runtime.backends import open_graph
 from rt_ros.runtime.errors import BundleError
+from rt_ros.runtime.inference_graph import InferenceGraph
 from rt_ros.runtime.instruction_encoder import InstructionEncoder, build_instruction_encoder
 from rt_ros.runtime.manifest import (
     CURRENT_STEP_INPUT,
@@ -28,8 +30,8 @@ class ModelBundle:
 
     path: Path
     manifest: BundleManifest
-    frame_encoder: OnnxModel
-    policy: OnnxModel
+    frame_encoder: InferenceGraph
+    policy: InferenceGraph
     instruction_encoder: InstructionEncoder
 
     @classmethod
@@ -46,13 +48,16 @@ class ModelBundle:
         if verify_checksums:
             manifest.verify_files(bundle_dir)
         session_config = session_config or SessionConfig()
-        frame_encoder = OnnxModel(bundle_dir / manifest.graphs["frame_encoder"], session_config)
-        policy = OnnxModel(bundle_dir / manifest.graphs["policy"], session_config)
+        frame_encoder = open_graph(bundle_dir / manifest.graphs["frame_encoder"], session_config)
+        policy = open_graph(bundle_dir / manifest.graphs["policy"], session_config)
         check_graphs_against_manifest(manifest, frame_encoder, policy)
+        # The instruction encoder runs once per new instruction: ONNX Runtime whatever runs the
+        # rest (its session object is what the encoder takes).
+        encoder_config = session_config.for_onnx_runtime()
         encoder = build_instruction_encoder(
             manifest.instruction_encoder,
             bundle_dir,
-            session_factory=lambda path: OnnxModel(path, session_config).session,
+            session_factory=lambda path: OnnxModel(path, encoder_config).session,
         )
         if encoder.embedding_dim != manifest.embedding_dim:
             raise BundleError(
@@ -63,11 +68,21 @@ class ModelBundle:
 
     @property
     def providers(self) -> dict[str, str]:
-        """The execution provider each graph runs on."""
+        """The execution provider (or OpenVINO) each graph runs on."""
         return {"frame_encoder": self.frame_encoder.provider, "policy": self.policy.provider}
 
+    @property
+    def precision(self) -> str:
+        """The precision the graphs compute in (f32, bf16); mixed as `encoder/policy`."""
+        kinds = {self.frame_encoder.precision, self.policy.precision}
+        if len(kinds) == 1:
+            return kinds.pop()
+        return f"{self.frame_encoder.precision}/{self.policy.precision}"
 
-def _expect(graph: OnnxModel, kind: str, name: str, shape: tuple, fields: tuple[str, ...]) -> None:
+
+def _expect(
+    graph: InferenceGraph, kind: str, name: str, shape: tuple, fields: tuple[str, ...]
+) -> None:
     """Compare one tensor's fixed shape with the manifest; the error names the manifest fields."""
     tensors = graph.inputs if kind == "input" else graph.outputs
     if name not in tensors:
@@ -90,7 +105,7 @@ def _expect(graph: OnnxModel, kind: str, name: str, shape: tuple, fields: tuple[
 
 
 def check_graphs_against_manifest(
-    manifest: BundleManifest, frame_encoder: OnnxModel, policy: OnnxModel
+    manifest: BundleManifest, frame_encoder: InferenceGraph, policy: InferenceGraph
 ) -> None:
     """The sizes written in the manifest are the sizes the graphs were exported with."""
     image = manifest.image

@@ -1,22 +1,24 @@
 """ONNX Runtime sessions: execution providers from configuration with fallback, IO binding on GPUs.
 
-One `OnnxModel` wraps one graph of a bundle. It picks the first requested execution provider that
-actually starts (a GPU build of onnxruntime lists CUDA even on a machine without CUDA libraries),
-says in one log line what runs, and runs fixed-shape graphs through IO binding with buffers
-allocated once, which is what CUDA graphs need.
+`SessionConfig` is how every backend is configured (rt_ros.runtime.backends picks ONNX Runtime or
+OpenVINO from its providers). One `OnnxModel` wraps one graph of a bundle on ONNX Runtime. It picks
+the first requested execution provider that actually starts (a GPU build of onnxruntime lists CUDA
+even on a machine without CUDA libraries), says in one log line what runs, and runs fixed-shape
+graphs through IO binding with buffers allocated once, which is what CUDA graphs need.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from rt_ros.runtime.errors import BundleError, ConfigError
+from rt_ros.runtime.inference_graph import InferenceGraph, TensorSpec
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,9 +28,15 @@ PROVIDER_ALIASES = {
     "cuda": "CUDAExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-# `auto` tries CUDA, then CPU. TensorRT is only used when asked for: its first run builds engines
-# for minutes.
-AUTO_PROVIDERS = ("cuda", "cpu")
+# OpenVINO is a backend of its own (the `openvino` package), not an ONNX Runtime provider.
+OPENVINO = "openvino"
+OPENVINO_PROVIDER = "OpenVINO"
+# `auto` tries CUDA, then OpenVINO (where installed), then ONNX Runtime's CPU provider. TensorRT is
+# only used when asked for: its first run builds engines for minutes.
+AUTO_PROVIDERS = ("cuda", OPENVINO, "cpu")
+# Precisions a graph may compute in. ONNX Runtime's CPU and CUDA providers compute our f32 graphs
+# in f32; bf16 needs the OpenVINO backend (on a CPU with AVX-512 BF16 or AMX it runs natively).
+PRECISIONS = ("f32", "bf16")
 GRAPH_OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -55,18 +63,21 @@ class SessionConfig:
     """How ONNX Runtime runs a bundle's graphs; validated once, errors name the field."""
 
     providers: tuple[str, ...] = ("auto",)
-    intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per physical core)
+    # Threads one graph runs on (ONNX Runtime intra-op, OpenVINO inference threads); 0: the
+    # backend's default (one per physical core).
+    intra_op_threads: int = 0
     inter_op_threads: int = 1
     graph_optimization: str = "all"
     use_cuda_graph: bool = False  # replay captured CUDA graphs; needs fixed shapes (ours are)
     device_id: int = 0
+    precision: str = "f32"  # one of PRECISIONS; not f32 only where OpenVINO may run
 
     def __post_init__(self) -> None:
         if not self.providers:
             raise ConfigError("providers: at least one execution provider is needed")
         for name in self.providers:
-            if name != "auto" and name.lower() not in PROVIDER_ALIASES:
-                known = ", ".join(["auto", *PROVIDER_ALIASES])
+            if name != "auto" and name.lower() not in (*PROVIDER_ALIASES, OPENVINO):
+                known = ", ".join(["auto", *PROVIDER_ALIASES, OPENVINO])
                 raise ConfigError(
                     f"providers: unknown execution provider {name!r} (known: {known})"
                 )
@@ -81,15 +92,41 @@ class SessionConfig:
             )
         if self.device_id < 0:
             raise ConfigError(f"device_id must be >= 0, got {self.device_id}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.precision != "f32" and OPENVINO_PROVIDER not in self.provider_names():
+            raise ConfigError(
+                f"precision {self.precision} needs the openvino provider (or auto), "
+                f"providers are {list(self.providers)}"
+            )
 
     def provider_names(self) -> list[str]:
-        """The ONNX Runtime provider names to try, in order, without duplicates."""
+        """The providers to try, in order, without duplicates: ONNX Runtime's names, and
+        OPENVINO_PROVIDER for the OpenVINO backend."""
         names: list[str] = []
         for name in self.providers:
             for alias in AUTO_PROVIDERS if name == "auto" else (name.lower(),):
-                if PROVIDER_ALIASES[alias] not in names:
-                    names.append(PROVIDER_ALIASES[alias])
+                provider = OPENVINO_PROVIDER if alias == OPENVINO else PROVIDER_ALIASES[alias]
+                if provider not in names:
+                    names.append(provider)
         return names
+
+    def onnx_runtime_names(self) -> list[str]:
+        """The ONNX Runtime providers among provider_names(); CPU when only OpenVINO is named."""
+        names = [name for name in self.provider_names() if name != OPENVINO_PROVIDER]
+        return names or [PROVIDER_ALIASES["cpu"]]
+
+    def for_onnx_runtime(self) -> SessionConfig:
+        """This configuration for a graph that always runs on ONNX Runtime (the instruction
+        encoder): OpenVINO left out, f32."""
+        aliases = {value: key for key, value in PROVIDER_ALIASES.items()}
+        return replace(
+            self,
+            providers=tuple(aliases[name] for name in self.onnx_runtime_names()),
+            precision="f32",
+        )
 
 
 def _session_options(config: SessionConfig) -> ort.SessionOptions:
@@ -111,16 +148,26 @@ def _provider_options(provider: str, config: SessionConfig) -> dict[str, str]:
     return {}
 
 
-def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
-    """Open one graph with the first requested provider that starts; errors name the file."""
+def create_session(
+    path: Path,
+    config: SessionConfig,
+    providers: Sequence[str] | None = None,
+    announce: bool = True,
+) -> ort.InferenceSession:
+    """Open one graph with the first requested provider that starts; errors name the file.
+
+    `providers`: ONNX Runtime provider names to try (default: the configuration's). `announce`:
+    log the one line saying what runs (rt_ros.runtime.backends says it itself).
+    """
     path = Path(path)
     if not path.is_file():
         raise BundleError(f"{path}: ONNX file is missing")
+    requested = list(providers) if providers is not None else config.onnx_runtime_names()
     available = set(ort.get_available_providers())
-    wanted = [name for name in config.provider_names() if name in available]
+    wanted = [name for name in requested if name in available]
     if not wanted:
         raise ConfigError(
-            f"providers: none of {config.provider_names()} is available in this onnxruntime build "
+            f"providers: none of {requested} is available in this onnxruntime build "
             f"(available: {sorted(available)})"
         )
     skipped: list[str] = []
@@ -157,26 +204,12 @@ def create_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
         finally:
             ort.set_default_logger_severity(_ORT_WARNING)
         if session.get_providers()[0] == provider:
-            reason = f" ({', '.join(skipped)} did not start)" if skipped else ""
-            LOGGER.info("%s runs on %s%s", path.name, provider, reason)
-            return session
+            break
         skipped.append(provider)
-    reason = f" ({', '.join(skipped)} did not start)" if skipped else ""
-    LOGGER.info("%s runs on %s%s", path.name, session.get_providers()[0], reason)
+    if announce:
+        reason = f" ({', '.join(skipped)} did not start)" if skipped else ""
+        LOGGER.info("%s runs on %s%s", path.name, session.get_providers()[0], reason)
     return session
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Name, fixed shape and dtype of one graph input or output."""
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: type
-
-    @property
-    def is_fixed(self) -> bool:
-        return all(isinstance(dim, int) for dim in self.shape)
 
 
 def _spec(node_arg: ort.NodeArg) -> TensorSpec:
@@ -186,13 +219,23 @@ def _spec(node_arg: ort.NodeArg) -> TensorSpec:
     return TensorSpec(node_arg.name, tuple(node_arg.shape), dtype)
 
 
-class OnnxModel:
-    """One graph ready to run: fixed-shape graphs run through IO binding with buffers made once."""
+class OnnxModel(InferenceGraph):
+    """One graph on ONNX Runtime: fixed-shape graphs run through IO binding with buffers made once.
 
-    def __init__(self, path: Path, config: SessionConfig | None = None) -> None:
+    `session`: one already opened from `path` (rt_ros.runtime.backends opens it while choosing).
+    """
+
+    precision = "f32"
+
+    def __init__(
+        self,
+        path: Path,
+        config: SessionConfig | None = None,
+        session: ort.InferenceSession | None = None,
+    ) -> None:
         self.path = Path(path)
         self.config = config or SessionConfig()
-        self.session = create_session(self.path, self.config)
+        self.session = session or create_session(self.path, self.config)
         self.provider: str = self.session.get_providers()[0]
         self.inputs: dict[str, TensorSpec] = {
             arg.name: _spec(arg) for arg in self.session.get_inputs()
@@ -203,6 +246,11 @@ class OnnxModel:
         self._device = _DEVICE_OF_PROVIDER[self.provider]
         fixed = all(spec.is_fixed for spec in (*self.inputs.values(), *self.outputs.values()))
         self._binding = self._bind_buffers() if fixed else None
+
+    @property
+    def description(self) -> str:
+        threads = self.config.intra_op_threads or "default"
+        return f"ONNX Runtime {ort.__version__} {self.provider} f32, {threads} threads"
 
     @property
     def uses_io_binding(self) -> bool:
@@ -226,29 +274,9 @@ class OnnxModel:
             self._output_values[name] = value
         return binding
 
-    def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
-        missing = sorted(set(self.inputs) - set(feeds))
-        unknown = sorted(set(feeds) - set(self.inputs))
-        if missing or unknown:
-            raise ValueError(
-                f"{self.path.name}: missing inputs {missing}, unknown inputs {unknown}"
-            )
-        for name, array in feeds.items():
-            spec = self.inputs[name]
-            if array.dtype != spec.dtype:
-                raise ValueError(
-                    f"{self.path.name}: input {name!r} must be {np.dtype(spec.dtype)}, "
-                    f"got {array.dtype}"
-                )
-            if spec.is_fixed and tuple(array.shape) != spec.shape:
-                raise ValueError(
-                    f"{self.path.name}: input {name!r} must have shape {spec.shape}, "
-                    f"got {tuple(array.shape)}"
-                )
-
     def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> list:
         """Run the graph; returns host arrays of the requested outputs (all by default)."""
-        self._check_feeds(feeds)
+        self.check_feeds(feeds)
         names = list(outputs) if outputs is not None else list(self.outputs)
         if self._binding is None:
             return self.session.run(names, dict(feeds))

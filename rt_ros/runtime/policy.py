@@ -90,6 +90,8 @@ class Policy:
         self._current_step = np.zeros((), np.int64)
         self._last_action: Action | None = None
         self.last_timings = StepTimings()
+        # The action logits [dimensions, bins] of the last step run (agreement between backends).
+        self.last_logits: np.ndarray | None = None
         self.frames_encoded = 0
 
     @classmethod
@@ -149,6 +151,7 @@ class Policy:
             [LOGITS_OUTPUT],
         )
         transformer_ms = watch.lap_ms()
+        self.last_logits = logits[0]
         action = self.codec.decode_logits(logits[0])
         self.last_timings = StepTimings(preprocess_ms, encode_ms, transformer_ms, watch.lap_ms())
         self._last_action = action

@@ -59,7 +59,7 @@ def session_log():
     logger.setLevel(level)
 
 
-def test_auto_falls_back_to_cpu_and_says_so_once(tmp_path, session_log):
+def test_auto_on_onnx_runtime_falls_back_to_cpu_and_says_so_once(tmp_path, session_log):
     path = _affine_graph(tmp_path / "affine.onnx")
     model = OnnxModel(path, SessionConfig(providers=("auto",)))
     lines = [r.getMessage() for r in session_log if "runs on" in r.getMessage()]
@@ -116,6 +116,8 @@ def test_missing_truncated_and_corrupt_files_name_the_file(tmp_path):
         ({"providers": ()}, "providers"),
         ({"intra_op_threads": -1}, "intra_op_threads"),
         ({"graph_optimization": "max"}, "graph_optimization"),
+        ({"precision": "fp8"}, "precision"),
+        ({"providers": ("cpu",), "precision": "bf16"}, "precision bf16 needs the openvino"),
     ],
 )
 def test_bad_session_config_names_the_field(kwargs, field):
@@ -127,6 +129,18 @@ def test_provider_aliases_expand_in_order_without_duplicates():
     config = SessionConfig(providers=("tensorrt", "auto", "cpu"))
     assert config.provider_names() == [
         "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "OpenVINO",
+        "CPUExecutionProvider",
+    ]
+
+
+def test_graphs_that_always_run_on_onnx_runtime_leave_openvino_out():
+    config = SessionConfig(providers=("openvino",), precision="bf16", intra_op_threads=2)
+    onnx_runtime = config.for_onnx_runtime()
+    assert onnx_runtime.provider_names() == ["CPUExecutionProvider"]
+    assert (onnx_runtime.precision, onnx_runtime.intra_op_threads) == ("f32", 2)
+    assert SessionConfig(providers=("auto",)).for_onnx_runtime().provider_names() == [
         "CUDAExecutionProvider",
         "CPUExecutionProvider",
     ]
