@@ -807,6 +807,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_expert_eval(commands)
     add_sim_bench(commands)
+    # The policy server (its module imports only argparse until a command runs).
+    from rt_ros.serve.cli import add_subcommands as add_serve
+
+    add_serve(commands)
     return parser
 
 

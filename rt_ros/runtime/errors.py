@@ -23,3 +23,11 @@ class InstructionError(RtRosError, ValueError):
 
 class ActionDecodeError(RtRosError, ValueError):
     """Model output or action text cannot be decoded (non-finite logits, malformed RT-2 text)."""
+
+
+class TokenWindowError(RtRosError, ValueError):
+    """A window of frame tokens sent to a policy server has the wrong shape, type or values."""
+
+
+class RemotePolicyError(RtRosError):
+    """A remote policy gave no usable answer in time (unreachable, too slow, refused, garbled)."""

@@ -1,0 +1,121 @@
+"""RT-1 inference that holds no episode: each step brings the tokens of the frames before it.
+
+The policy server runs this, so any replica can answer any robot's step (no sticky routing): the
+client keeps its window of frame tokens, sends it with the newest frame, and gets back the new
+frame's tokens to append. The window is laid out as `FrameTokenCache` lays it out (frame t of an
+episode at slot t until the window is full), so a step here is the step `Policy` would take.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rt_ros.runtime.action import Action
+from rt_ros.runtime.action_codec import ActionTokenCodec
+from rt_ros.runtime.errors import TokenWindowError
+from rt_ros.runtime.frame_preprocess import resize_frame
+from rt_ros.runtime.manifest import (
+    CURRENT_STEP_INPUT,
+    EMBEDDING_INPUT,
+    FRAME_TOKENS,
+    IMAGE_INPUT,
+    LOGITS_OUTPUT,
+)
+from rt_ros.runtime.model_bundle import ModelBundle
+from rt_ros.runtime.onnx_session import SessionConfig
+from rt_ros.runtime.policy import StepTimings
+
+
+@dataclass(frozen=True)
+class WindowStep:
+    """What one stateless step returns: the new frame's tokens and the action."""
+
+    frame_tokens: np.ndarray  # [tokens_per_frame, token_dim] float32
+    action: Action
+    timings: StepTimings
+
+
+class WindowPolicy:
+    """Steps on (instruction, newest frame, tokens of up to history_length - 1 earlier frames).
+
+    Not thread-safe (the graphs' bound buffers are shared): one thread runs all steps.
+    """
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        manifest = bundle.manifest
+        self.action_space = manifest.action_space
+        self.codec = ActionTokenCodec(self.action_space)
+        self.history_length = manifest.history_length
+        self.token_shape = (manifest.tokens_per_frame, manifest.token_dim)
+        self._window = np.zeros((1, self.history_length, *self.token_shape), np.float32)
+        self._current_step = np.zeros((), np.int64)
+
+    @classmethod
+    def from_bundle(
+        cls, path: Path | str, session_config: SessionConfig | None = None
+    ) -> WindowPolicy:
+        return cls(ModelBundle.load(path, session_config))
+
+    @property
+    def image_size_px(self) -> tuple[int, int]:
+        """(height, width) of the frames the model takes."""
+        return self.bundle.manifest.image.height_px, self.bundle.manifest.image.width_px
+
+    def check_history(self, history: np.ndarray) -> np.ndarray:
+        """The earlier frames' tokens as float32 [k, tokens_per_frame, token_dim], k < history
+        length, all finite; TokenWindowError naming what is off."""
+        if not isinstance(history, np.ndarray) or history.dtype not in (np.float16, np.float32):
+            raise TokenWindowError(
+                f"history: tokens must be a float16 or float32 array, got "
+                f"{getattr(history, 'dtype', type(history).__name__)}"
+            )
+        most = self.history_length - 1
+        if history.ndim != 3 or history.shape[1:] != self.token_shape:
+            raise TokenWindowError(
+                f"history: shape must be (frames, {self.token_shape[0]}, {self.token_shape[1]}), "
+                f"got {history.shape}"
+            )
+        if history.shape[0] > most:
+            raise TokenWindowError(
+                f"history: at most {most} earlier frames (history_length "
+                f"{self.history_length} with the new one), got {history.shape[0]}"
+            )
+        if not np.isfinite(history).all():
+            raise TokenWindowError("history: tokens must be finite (NaN or infinity found)")
+        return history.astype(np.float32, copy=False)
+
+    def step(self, instruction: str, rgb_frame: np.ndarray, history: np.ndarray) -> WindowStep:
+        """Encode the newest frame, run the transformer on history + it, decode the action."""
+        history = self.check_history(history)
+        started_ns = time.perf_counter_ns()
+        embedding = self.bundle.instruction_encoder.encode(instruction)[np.newaxis]
+        image = resize_frame(rgb_frame, *self.image_size_px)
+        preprocess_ns = time.perf_counter_ns()
+        (tokens,) = self.bundle.frame_encoder.run(
+            {IMAGE_INPUT: image, EMBEDDING_INPUT: np.ascontiguousarray(embedding, np.float32)},
+            [FRAME_TOKENS],
+        )
+        encoded_ns = time.perf_counter_ns()
+        frames = history.shape[0]
+        self._window.fill(0.0)
+        self._window[0, :frames] = history
+        self._window[0, frames] = tokens[0]
+        self._current_step[...] = frames
+        (logits,) = self.bundle.policy.run(
+            {FRAME_TOKENS: self._window, CURRENT_STEP_INPUT: self._current_step}, [LOGITS_OUTPUT]
+        )
+        transformer_ns = time.perf_counter_ns()
+        action = self.codec.decode_logits(logits[0])
+        done_ns = time.perf_counter_ns()
+        timings = StepTimings(
+            (preprocess_ns - started_ns) / 1e6,
+            (encoded_ns - preprocess_ns) / 1e6,
+            (transformer_ns - encoded_ns) / 1e6,
+            (done_ns - transformer_ns) / 1e6,
+        )
+        return WindowStep(np.array(tokens[0], np.float32), action, timings)

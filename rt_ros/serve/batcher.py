@@ -1,0 +1,109 @@
+"""Dynamic batching: concurrent steps are coalesced and run together on one inference thread.
+
+The first step of a batch waits up to `max_wait_s` for others (up to `max_batch_size`); steps
+that arrive while a batch runs form the next one without waiting. rt_ros bundles are exported
+with batch size 1, so a batch runs its steps back to back in one call on the inference thread:
+what batching saves is the per-step hand-off between the event loop and that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from rt_ros.serve.metrics import ServerMetrics
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass
+class _Pending(Generic[Item]):
+    item: Item
+    future: asyncio.Future
+    queued_s: float = field(default_factory=time.perf_counter)
+
+
+class StepBatcher(Generic[Item, Result]):
+    """`await submit(item)` returns `run_batch`'s result (or raises its exception) for the item.
+
+    `run_batch(items)` runs on the one inference thread and returns, per item, a result or the
+    exception to raise for that item alone, so one bad step never fails the rest of its batch.
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Item]], list[Result | Exception]],
+        max_batch_size: int,
+        max_wait_s: float,
+        metrics: ServerMetrics,
+    ) -> None:
+        self._run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self._metrics = metrics
+        self._queue: asyncio.Queue[_Pending[Item]] | None = None
+        self._worker: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rt-ros-inference")
+
+    def start(self) -> None:
+        """Start the batching loop on the running event loop."""
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, item: Item) -> Result:
+        if self._queue is None:
+            raise RuntimeError("StepBatcher.start() was not called")
+        pending = _Pending(item, asyncio.get_running_loop().create_future())
+        await self._queue.put(pending)
+        return await pending.future
+
+    async def _collect(self) -> list[_Pending[Item]]:
+        queue = self._queue
+        batch = [await queue.get()]
+        deadline_s = time.perf_counter() + self.max_wait_s
+        while len(batch) < self.max_batch_size:
+            if not queue.empty():
+                batch.append(queue.get_nowait())
+                continue
+            remaining_s = deadline_s - time.perf_counter()
+            if remaining_s <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(queue.get(), remaining_s))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            started_s = time.perf_counter()
+            for pending in batch:
+                self._metrics.batch_wait.observe(started_s - pending.queued_s)
+            self._metrics.batch_size.observe(len(batch))
+            items = [pending.item for pending in batch]
+            try:
+                results = await loop.run_in_executor(self._executor, self._run_batch, items)
+            except Exception as error:  # a bug in run_batch: every waiting request hears of it
+                results = [error] * len(batch)
+            for pending, result in zip(batch, results, strict=True):
+                if pending.future.done():  # the client went away
+                    continue
+                if isinstance(result, Exception):
+                    pending.future.set_exception(result)
+                else:
+                    pending.future.set_result(result)
