@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -25,10 +26,20 @@ from rich.table import Table
 
 from rt_ros.runtime.errors import ConfigError, RtRosError
 
+if TYPE_CHECKING:  # imported where used: `rt-ros --help` stays fast
+    from rt_ros.runtime.backend_agreement import AgreementEpisode
+    from rt_ros.runtime.onnx_session import SessionConfig
+    from rt_ros.runtime.policy import Policy
+
 PRESET_CHOICES = ("rt1", "rt1-tiny")
+# `rt-ros bench`: the backend every other is compared with, and the recorded frames it uses.
+REFERENCE_BACKEND = "cpu"
+DEFAULT_RECORDINGS = (Path("data/expert"),)
+AGREEMENT_WINDOWS_PER_EPISODE = 20
 FAMILY_CHOICES = ("pick", "move_near", "knock_over", "place_upright", "drawer")
 console = Console(stderr=True)
 WIDE = 140  # tables stay readable when stdout is not a terminal
+BENCH_WIDE = 170  # the backend table: p50 / p99 of five stages and two ratios on one line
 
 
 def _held_out_store(checkpoint: Path, store: Path | None) -> Path | None:
@@ -139,55 +150,144 @@ def _bench_bundle_for(preset: str) -> Path:
     return folder
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from rt_ros.runtime.benchmark import STAGES, run_benchmark
+def _bench_session_configs(args: argparse.Namespace) -> dict[str, SessionConfig]:
+    """label -> SessionConfig for each `--backends` entry, ONNX Runtime fp32 on the CPU first
+    (the reference every ratio and agreement is measured against)."""
     from rt_ros.runtime.onnx_session import SessionConfig
+    from rt_ros.runtime.openvino_session import openvino_installed
+
+    specs = list(args.backends or [])
+    if not specs:
+        specs = ["cpu", "openvino:f32", "openvino:bf16"] if openvino_installed() else ["cpu"]
+    configs = {}
+    for spec in [REFERENCE_BACKEND, *(spec for spec in specs if spec != REFERENCE_BACKEND)]:
+        providers, _, precision = spec.partition(":")
+        try:
+            configs[spec] = SessionConfig(
+                providers=tuple(providers.split(",")),
+                precision=precision or "f32",
+                intra_op_threads=args.threads,
+                use_cuda_graph=args.cuda_graph,
+                spin_wait=args.spin_wait,
+            )
+        except ConfigError as error:
+            raise ConfigError(f"--backends {spec}: {error}") from error
+    return configs
+
+
+def _agreement_episodes(
+    recordings: list[Path], policy: Policy, frames_per_episode: int
+) -> Iterator[AgreementEpisode]:
+    """Episodes of the recordings for the agreement check: one recording of each folder (task
+    family) in turn, so a few hundred windows span every family."""
+    from rt_ros.runtime.backend_agreement import AgreementEpisode
+    from rt_ros.train.bag_reader import BagReader, find_recordings
+    from rt_ros.train.topic_map import load_topic_map
+
+    by_folder: dict[Path, list[Path]] = {}
+    for recording in find_recordings(recordings):
+        by_folder.setdefault(recording.parent, []).append(recording)
+    reader = BagReader(load_topic_map(), policy.bundle.manifest.action_space)
+    queues = list(by_folder.values())
+    for round_index in range(max(map(len, queues), default=0)):
+        for queue in queues:
+            if round_index < len(queue):
+                for episode in reader.episodes(queue[round_index]):
+                    frames = episode.frames[:frames_per_episode]
+                    yield AgreementEpisode(episode.instruction, frames)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rt_ros.runtime.backend_agreement import measure_agreement
+    from rt_ros.runtime.benchmark import STAGES, run_benchmark
     from rt_ros.runtime.policy import Policy
 
     targets = [(path.name, path) for path in args.model or []]
     if not targets:
         targets = [(preset, _bench_bundle_for(preset)) for preset in args.preset]
-    config = SessionConfig(
-        providers=tuple(args.providers.split(",")),
-        intra_op_threads=args.threads,
-        use_cuda_graph=args.cuda_graph,
-    )
-    results = []
+    configs = _bench_session_configs(args)
+    recordings = args.recordings or [path for path in DEFAULT_RECORDINGS if path.exists()]
+    if args.agreement_windows and not recordings:
+        console.log("no recordings (--recordings): action-token agreement is not measured")
+    results, agreements = [], []
     for name, path in targets:
-        policy = Policy.from_bundle(path, config)
+        policies = {label: Policy.from_bundle(path, config) for label, config in configs.items()}
         with Progress(
             TextColumn(f"bench {name}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TimeRemainingColumn(),
             console=console,
             transient=True,
         ) as progress:
             task = progress.add_task(name, total=args.steps)
             results.append(
-                run_benchmark(name, policy, args.steps, on_step=lambda t=task: progress.advance(t))
+                run_benchmark(
+                    name, policies, args.steps, on_step=lambda t=task: progress.advance(t)
+                )
             )
+            if args.agreement_windows and recordings:
+                task = progress.add_task(name, total=args.agreement_windows)
+                history = policies[REFERENCE_BACKEND].bundle.manifest.history_length
+                episodes = _agreement_episodes(
+                    recordings,
+                    policies[REFERENCE_BACKEND],
+                    history - 1 + AGREEMENT_WINDOWS_PER_EPISODE,
+                )
+                agreement = measure_agreement(
+                    policies,
+                    episodes,
+                    args.agreement_windows,
+                    on_window=lambda t=task: progress.advance(t),
+                )
+                agreements.append((name, agreement))
 
     table = Table(
-        title="policy step latency, ms (p50 / p99): cached = newest frame only, "
-        "naive = all 6 frames re-encoded"
+        title="policy step latency, ms (p50 / p99), backends side by side in one run: cached = "
+        "newest frame only, naive = all 6 frames re-encoded (reference backend)"
     )
     table.add_column("model")
-    table.add_column("provider")
+    table.add_column("backend")
     table.add_column("step")
     for stage in STAGES:
         table.add_column(stage.removesuffix("_ms"), justify="right")
+    table.add_column(f"{REFERENCE_BACKEND} f32 p50 / this", justify="right")
     table.add_column("naive / cached", justify="right")
     for result in results:
-        for label, series in (("cached", result.cached), ("naive", result.naive)):
+        for label, description in result.backends.items():
+            console.log(f"{result.name} {label}: {description}")
+        rows = [(label, "cached", series) for label, series in result.cached.items()]
+        rows.insert(1, (result.reference, "naive", result.naive))
+        for label, step, series in rows:
             cells = [
                 f"{series.percentile(stage, 50):.2f} / {series.percentile(stage, 99):.2f}"
                 for stage in STAGES
             ]
-            ratio = f"{result.speedup_p50:.2f}x" if label == "cached" else ""
-            table.add_row(result.name, result.providers["frame_encoder"], label, *cells, ratio)
-    Console(width=WIDE).print(table)
+            cached = step == "cached"
+            ratio = f"{result.ratio_to_reference_p50(label):.2f}x" if cached else ""
+            speedup = f"{result.speedup_p50:.2f}x" if label == result.reference and cached else ""
+            table.add_row(result.name, label, step, *cells, ratio, speedup)
+    Console(width=BENCH_WIDE).print(table)
+    for name, agreement in agreements:
+        table = Table(
+            title=f"{name}: action-token (argmax) agreement with {agreement.reference} f32, "
+            f"per dimension, over {agreement.windows} windows of real frames "
+            f"({agreement.episodes} recorded episodes)"
+        )
+        others = [label for label in agreement.matches if label != agreement.reference]
+        table.add_column("action dimension")
+        for label in others:
+            table.add_column(label, justify="right")
+        values = {label: agreement.agreement(label) for label in others}
+        for index, dimension in enumerate(agreement.dimensions):
+            table.add_row(dimension, *(f"{values[label][index]:.1%}" for label in others))
+        table.add_row("[b]lowest[/b]", *(f"[b]{values[label].min():.1%}[/b]" for label in others))
+        Console(width=WIDE).print(table)
     if args.json:
-        args.json.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        figures = [result.to_dict() for result in results]
+        for figure, (_, agreement) in zip(figures, agreements, strict=False):
+            figure["agreement"] = agreement.to_dict()
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
         console.print(f"wrote {args.json}")
     return 0
 
@@ -317,8 +417,10 @@ def _default_bundle() -> Path:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rt_ros.nodes.sim_demo import DemoSettings, run_demo
 
+    # With --remote the bundle runs on the server: none is exported or loaded here.
+    local_bundle = args.model or (Path("models/rt1-tiny") if args.remote else _default_bundle())
     settings = DemoSettings(
-        model_path=(args.model or _default_bundle()).resolve(),
+        model_path=local_bundle.resolve(),
         task=args.task,
         seed=args.seed,
         split=args.split,
@@ -327,6 +429,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         control_rate_hz=args.control_rate_hz,
         out_dir=args.out,
         viewer=args.viewer,
+        remote_url=args.remote,
     )
     with Progress(
         TextColumn("episode"), BarColumn(), MofNCompleteColumn(), TextColumn("policy steps"),
@@ -608,11 +711,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--model", type=Path, nargs="+", help="bundle folders (instead of presets)")
     bench.add_argument(
-        "--providers", default="auto", help="comma-separated: auto, tensorrt, cuda, cpu"
+        "--backends",
+        nargs="+",
+        help="what to time side by side, each providers[:precision], e.g. cpu openvino:bf16 "
+        "cuda,cpu (providers: auto, tensorrt, cuda, openvino, cpu; precision: f32, bf16). "
+        "ONNX Runtime cpu f32 always runs first: the reference of every ratio and agreement. "
+        "Default: cpu, and openvino:f32 openvino:bf16 where openvino is installed",
     )
-    bench.add_argument("--threads", type=int, default=0, help="intra-op threads (0: default)")
+    bench.add_argument(
+        "--threads", type=int, default=0, help="threads per graph, every backend (0: default)"
+    )
     bench.add_argument("--cuda-graph", action="store_true", help="capture CUDA graphs")
+    bench.add_argument(
+        "--spin-wait",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="let ONNX Runtime's threads spin after a run (its default; off here: in one process "
+        "beside other backends, or on a busy machine, the spinning slows everything else)",
+    )
     bench.add_argument("--steps", type=int, default=60, help="timed steps per model")
+    bench.add_argument(
+        "--agreement-windows",
+        type=int,
+        default=300,
+        help="full 6-frame windows of recorded frames on which each backend's action tokens are "
+        "compared with the reference's (0: none)",
+    )
+    bench.add_argument(
+        "--recordings",
+        type=Path,
+        nargs="+",
+        help="MCAP recordings or folders of them for the agreement check (default: data/expert "
+        "where it exists)",
+    )
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=_cmd_bench)
 
@@ -671,6 +802,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--control-rate-hz", type=float, default=3.0, help="policy rate")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     demo.add_argument("--viewer", action="store_true", help="open MuJoCo's viewer (a display)")
+    demo.add_argument(
+        "--remote",
+        metavar="URL",
+        help="the policy node asks this policy server (rt-ros serve) instead of running the model",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     collect = commands.add_parser(

@@ -1,15 +1,17 @@
-"""Cached vs naive policy steps, measured side by side in one run (`rt-ros bench`).
+"""Backends, and cached vs naive policy steps, measured side by side in one run (`rt-ros bench`).
 
 The cached step is `Policy.step`: encode the newest frame only, then the transformer. The naive
 step is what a policy without the token cache does: re-encode all 6 frames of the window every
-tick. Both use the same ONNX sessions and the same camera-sized frames; their steps alternate, so
-machine noise hits both alike.
+tick. Every backend (ONNX Runtime, OpenVINO f32/bf16 ...) runs its cached step on the same camera-
+sized frames, the reference backend its naive step too; their steps alternate within each tick, in
+an order that rotates from tick to tick, so machine noise hits all alike.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +29,7 @@ from rt_ros.runtime.policy import Policy, StepTimings
 
 STAGES = ("preprocess_ms", "encode_ms", "transformer_ms", "decode_ms", "total_ms")
 BENCH_INSTRUCTION = "pick coke can"
+NAIVE = "naive"
 
 
 @dataclass
@@ -43,40 +46,56 @@ class LatencySeries:
         return float(np.percentile(self.samples[stage], q))
 
 
+def _summary(series: LatencySeries) -> dict:
+    return {
+        stage: {
+            "p50": round(series.percentile(stage, 50), 3),
+            "p99": round(series.percentile(stage, 99), 3),
+        }
+        for stage in STAGES
+    }
+
+
 @dataclass
 class BenchResult:
-    """One bundle's cached and naive series, with what ran them."""
+    """One bundle's cached series per backend (the first is the reference) and the reference's
+    naive series, with what ran them."""
 
     name: str
-    providers: dict[str, str]
+    backends: dict[str, str]  # label -> what runs it (backend, release, precision, threads)
     frame_shape: tuple[int, int, int]
     steps: int
-    cached: LatencySeries
+    cached: dict[str, LatencySeries]
     naive: LatencySeries
 
     @property
+    def reference(self) -> str:
+        return next(iter(self.cached))
+
+    @property
     def speedup_p50(self) -> float:
-        """Naive p50 / cached p50 of the whole step."""
-        return self.naive.percentile("total_ms", 50) / self.cached.percentile("total_ms", 50)
+        """Naive p50 / cached p50 of the whole step, on the reference backend."""
+        reference = self.cached[self.reference]
+        return self.naive.percentile("total_ms", 50) / reference.percentile("total_ms", 50)
+
+    def ratio_to_reference_p50(self, label: str) -> float:
+        """Reference p50 / this backend's p50 of the cached step: >1 is faster."""
+        reference = self.cached[self.reference].percentile("total_ms", 50)
+        return reference / self.cached[label].percentile("total_ms", 50)
 
     def to_dict(self) -> dict:
-        def summary(series: LatencySeries) -> dict:
-            return {
-                stage: {
-                    "p50": round(series.percentile(stage, 50), 3),
-                    "p99": round(series.percentile(stage, 99), 3),
-                }
-                for stage in STAGES
-            }
-
         return {
             "name": self.name,
-            "providers": self.providers,
+            "backends": self.backends,
+            "reference": self.reference,
             "frame_shape": list(self.frame_shape),
             "steps": self.steps,
-            "cached": summary(self.cached),
-            "naive": summary(self.naive),
+            "cached": {label: _summary(series) for label, series in self.cached.items()},
+            "naive": _summary(self.naive),
             "speedup_p50": round(self.speedup_p50, 2),
+            "ratio_to_reference_p50": {
+                label: round(self.ratio_to_reference_p50(label), 2) for label in self.cached
+            },
         }
 
 
@@ -120,36 +139,55 @@ class NaiveStepper:
 
 def run_benchmark(
     name: str,
-    policy: Policy,
+    policies: Mapping[str, Policy],
     steps: int = 60,
     frame_shape: tuple[int, int, int] = (480, 640, 3),
     seed: int = 0,
     on_step: Callable[[], None] | None = None,
 ) -> BenchResult:
-    """Alternate cached and naive steps on the same random camera frames; warm-up not counted.
+    """Alternate every backend's cached step and the first (reference) backend's naive step on
+    the same random camera frames; warm-up not counted.
 
-    Timing starts once the window is full (history_length frames), the steady state of a robot.
+    `policies`: label -> a Policy over the same bundle, each on its own backend. Timing starts
+    once the window is full (history_length frames), the steady state of a robot.
     """
-    history = policy.bundle.manifest.history_length
+    if not policies:
+        raise ValueError("run_benchmark needs at least one policy")
+    reference = next(iter(policies.values()))
+    history = reference.bundle.manifest.history_length
     generator = np.random.default_rng(seed)
     frames: Sequence[np.ndarray] = [
         generator.integers(0, 256, frame_shape, dtype=np.uint8) for _ in range(8)
     ]
-    policy.reset(BENCH_INSTRUCTION)
+    for policy in policies.values():
+        policy.reset(BENCH_INSTRUCTION)
     embedding = np.ascontiguousarray(
-        policy.bundle.instruction_encoder.encode(BENCH_INSTRUCTION), np.float32
+        reference.bundle.instruction_encoder.encode(BENCH_INSTRUCTION), np.float32
     )[np.newaxis]
-    naive = NaiveStepper(policy)
-    cached_series, naive_series = LatencySeries(), LatencySeries()
+    naive = NaiveStepper(reference)
+    runners: list[Callable[[np.ndarray, int], tuple[str, StepTimings]]] = [
+        functools.partial(_cached_step, label, policy) for label, policy in policies.items()
+    ]
+    runners.append(lambda frame, _tick: (NAIVE, naive.step(frame, embedding)[1]))
+    series = {label: LatencySeries() for label in (*policies, NAIVE)}
     for tick in range(history + steps):
         frame = frames[tick % len(frames)]
-        policy.step(frame, stamp_s=float(tick))
-        _, naive_timings = naive.step(frame, embedding)
-        if tick >= history:
-            cached_series.add(policy.last_timings)
-            naive_series.add(naive_timings)
-            if on_step is not None:
-                on_step()
-    return BenchResult(
-        name, policy.bundle.providers, frame_shape, steps, cached_series, naive_series
-    )
+        start = tick % len(runners)  # who goes first rotates: no backend always follows another
+        for runner in runners[start:] + runners[:start]:
+            label, timings = runner(frame, tick)
+            if tick >= history:
+                series[label].add(timings)
+        if tick >= history and on_step is not None:
+            on_step()
+    naive_series = series.pop(NAIVE)
+    backends = {
+        label: policy.bundle.frame_encoder.description for label, policy in policies.items()
+    }
+    return BenchResult(name, backends, frame_shape, steps, series, naive_series)
+
+
+def _cached_step(
+    label: str, policy: Policy, frame: np.ndarray, tick: int
+) -> tuple[str, StepTimings]:
+    policy.step(frame, stamp_s=float(tick))
+    return label, policy.last_timings

@@ -70,6 +70,9 @@ class SessionConfig:
     graph_optimization: str = "all"
     use_cuda_graph: bool = False  # replay captured CUDA graphs; needs fixed shapes (ours are)
     device_id: int = 0
+    # ONNX Runtime's intra-op threads spin for a while after a run (its default): quicker to
+    # start the next run on an idle machine, but cores taken from every other thread meanwhile.
+    spin_wait: bool = True
     precision: str = "f32"  # one of PRECISIONS; not f32 only where OpenVINO may run
 
     def __post_init__(self) -> None:
@@ -134,6 +137,9 @@ def _session_options(config: SessionConfig) -> ort.SessionOptions:
     options.intra_op_num_threads = config.intra_op_threads
     options.inter_op_num_threads = config.inter_op_threads
     options.graph_optimization_level = GRAPH_OPTIMIZATION_LEVELS[config.graph_optimization]
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if config.spin_wait else "0"
+    )
     return options
 
 

@@ -144,3 +144,10 @@ def test_graphs_that_always_run_on_onnx_runtime_leave_openvino_out():
         "CUDAExecutionProvider",
         "CPUExecutionProvider",
     ]
+
+
+def test_spin_wait_sets_onnx_runtime_thread_spinning():
+    spinning = onnx_session._session_options(SessionConfig(spin_wait=True))
+    passive = onnx_session._session_options(SessionConfig(spin_wait=False))
+    assert spinning.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert passive.get_session_config_entry("session.intra_op.allow_spinning") == "0"
