@@ -8,6 +8,9 @@ instruction: the frame-token history is reset. A refused frame (bad header, too 
 stamped ahead of the clock, stale, not newer than the newest) is counted and never becomes the
 newest. A tick without a fresh usable frame publishes a stop and does not run the model.
 `terminate`: stop, report, idle until a new instruction.
+
+`inference: remote` runs the same loop on a RemotePolicy (a policy server over HTTP): a step with
+no answer within `remote.deadline_s` publishes a stop and is counted (remote_stops).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -59,9 +62,13 @@ from rt_ros.runtime.errors import (
     ConfigError,
     FrameError,
     InstructionError,
+    RemotePolicyError,
 )
 from rt_ros.runtime.onnx_session import SessionConfig
 from rt_ros.runtime.policy import Policy
+
+if TYPE_CHECKING:  # imported when inference is remote: a local robot needs no HTTP client
+    from rt_ros.runtime.remote_policy import RemotePolicy
 
 NODE_NAME = "policy_node"
 DEFAULT_BUNDLE = Path("models") / "rt1-tiny"
@@ -78,6 +85,7 @@ LATENCY_STAGES = (
     "queue_wait",
     "image_to_command",
     "frame_interval",
+    "network",  # remote inference: round trip minus the server's own time
 )
 # Why an incoming frame was refused; each has a counter frames_rejected_<reason> in /diagnostics.
 FRAME_REJECT_REASONS = (
@@ -89,6 +97,10 @@ FRAME_REJECT_REASONS = (
     "out_of_order",  # not newer than the newest frame already taken
     "unusable",  # refused by the policy at a control tick
 )
+INFERENCE_MODES = ("local", "remote")
+REMOTE_KINDS = ("rt_ros", "openvla", "rt2_text")
+# remote.deadline_s 0: this fraction of the control period, leaving the rest for the node.
+DEFAULT_DEADLINE_FRACTION = 0.5
 
 
 def _float_range(low: float, high: float) -> list[FloatingPointRange]:
@@ -101,6 +113,7 @@ def _int_range(low: int, high: int) -> list[IntegerRange]:
 
 # name -> (default, description, range); read once at start-up into PolicyNodeSettings.
 PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
+    "inference": ("local", "local: run the bundle here; remote: ask the policy server", None),
     "model_path": ("", "model bundle folder; empty: the package's models/rt1-tiny", None),
     "action_space": (
         "",
@@ -145,6 +158,20 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
         "longer instructions are rejected (and counted) rather than embedded",
         _int_range(1, 1_000_000),
     ),
+    "remote.url": ("", "policy server URL (inference: remote), e.g. http://gpu-box:8700", None),
+    "remote.kind": (
+        "rt_ros",
+        "rt_ros (rt-ros serve), openvla (POST /act, 7-D action), rt2_text (RT-2 action text)",
+        None,
+    ),
+    "remote.deadline_s": (
+        0.0,
+        "a step without an answer this long after it was sent publishes a stop; "
+        f"0: {DEFAULT_DEADLINE_FRACTION:g} x the control period",
+        _float_range(0.0, 60.0),
+    ),
+    "remote.token": ("", "bearer token of the policy server; empty: none", None),
+    "remote.frame_encoding": ("jpeg", "rt_ros kind: frames sent as jpeg or rgb8", None),
     "image_topic": ("camera/image_raw", "sensor_msgs/Image input", None),
     "compressed_image_topic": (
         "",
@@ -171,8 +198,10 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
 
 @dataclass(frozen=True)
 class PolicyNodeSettings:
-    """The node's parameters, validated once; field names are parameter names."""
+    """The node's parameters, validated once; field names are parameter names (dots as
+    underscores: remote.url is remote_url)."""
 
+    inference: str
     model_path: str
     action_space: str
     providers: tuple[str, ...]
@@ -185,6 +214,11 @@ class PolicyNodeSettings:
     max_future_stamp_s: float
     max_frame_pixels: int
     max_instruction_chars: int
+    remote_url: str
+    remote_kind: str
+    remote_deadline_s: float
+    remote_token: str
+    remote_frame_encoding: str
     image_topic: str
     compressed_image_topic: str
     instruction_topic: str
@@ -224,6 +258,25 @@ class PolicyNodeSettings:
         ):
             if not getattr(self, name):
                 raise ConfigError(f"parameter {name} must name a topic, got an empty string")
+        if self.inference not in INFERENCE_MODES:
+            raise ConfigError(
+                f"parameter inference must be one of {', '.join(INFERENCE_MODES)}, got "
+                f"{self.inference!r}"
+            )
+        if self.inference == "remote" and not self.remote_url:
+            raise ConfigError(
+                "parameter remote.url must name the policy server (inference: remote)"
+            )
+        if self.remote_kind not in REMOTE_KINDS:
+            raise ConfigError(
+                f"parameter remote.kind must be one of {', '.join(REMOTE_KINDS)}, got "
+                f"{self.remote_kind!r}"
+            )
+
+    @property
+    def remote_deadline(self) -> float:
+        """remote.deadline_s, or its default share of the control period."""
+        return self.remote_deadline_s or DEFAULT_DEADLINE_FRACTION * self.control_period_s
 
     @property
     def control_period_s(self) -> float:
@@ -278,21 +331,9 @@ class PolicyNode(Node):
             self.declare_parameter(name, default, descriptor)
         self.settings = self._read_settings()
         settings = self.settings
-        self.policy = Policy.from_bundle(
-            settings.bundle_path(),
-            SessionConfig(
-                providers=settings.providers,
-                precision=settings.precision,
-                intra_op_threads=settings.intra_op_threads,
-                use_cuda_graph=settings.use_cuda_graph,
-            ),
-            max_history_gap_s=settings.max_history_gap_s,
-            action_space=(
-                load_action_space(settings.action_space) if settings.action_space else None
-            ),
-        )
+        self.policy = self._make_policy(settings)
         self.action_space = self.policy.action_space
-        if settings.action_space:
+        if settings.action_space and self.remote is None:
             self.get_logger().warning(
                 f"action space {settings.action_space} overrides the bundle's own "
                 f"({self.policy.bundle.manifest.action_space.name})"
@@ -311,6 +352,7 @@ class PolicyNode(Node):
                 "instructions_received",
                 "instructions_rejected",
                 "decode_errors",
+                "remote_stops",
                 "steps",
                 "episodes_terminated",
             ),
@@ -362,20 +404,65 @@ class PolicyNode(Node):
         self.create_timer(
             settings.diagnostics_period_s, self._publish_diagnostics, callback_group=intake
         )
-        manifest = self.policy.bundle.manifest
-        untrained = manifest.untrained
+        if self.remote is not None:
+            source = (
+                f"remote {settings.remote_kind} policy at {settings.remote_url} (deadline "
+                f"{settings.remote_deadline * 1e3:.0f} ms)"
+            )
+        else:
+            manifest = self.policy.bundle.manifest
+            untrained = manifest.untrained
+            source = (
+                f"bundle {settings.bundle_path()} (preset {manifest.preset}"
+                f"{', UNTRAINED: actions carry no meaning' if untrained else ''}), "
+                f"frame encoder on {self.policy.bundle.frame_encoder.description}"
+            )
         self.get_logger().info(
-            f"ready: bundle {settings.bundle_path()} (preset {manifest.preset}"
-            f"{', UNTRAINED: actions carry no meaning' if untrained else ''}), "
-            f"frame encoder on {self.policy.bundle.frame_encoder.description}, "
+            f"ready: {source}, "
             f"{settings.control_rate_hz:g} Hz, action space {self.action_space.name}; "
             f"waiting for an instruction on {settings.instruction_topic}"
         )
 
     # --- configuration ---------------------------------------------------------------------
 
+    def _make_policy(self, settings: PolicyNodeSettings) -> Policy | RemotePolicy:
+        """The local Policy on the bundle, or a RemotePolicy: the same interface either way."""
+        action_space = load_action_space(settings.action_space) if settings.action_space else None
+        self.remote = None
+        if settings.inference == "remote":
+            from rt_ros.runtime.remote_policy import RemoteConfig, RemotePolicy
+
+            self.remote = RemotePolicy(
+                RemoteConfig(
+                    url=settings.remote_url,
+                    kind=settings.remote_kind,
+                    deadline_s=settings.remote_deadline,
+                    token=settings.remote_token,
+                    frame_encoding=settings.remote_frame_encoding,
+                    max_history_gap_s=settings.max_history_gap_s,
+                ),
+                action_space=action_space,
+            )
+            return self.remote
+        return Policy.from_bundle(
+            settings.bundle_path(),
+            SessionConfig(
+                providers=settings.providers,
+                precision=settings.precision,
+                intra_op_threads=settings.intra_op_threads,
+                use_cuda_graph=settings.use_cuda_graph,
+            ),
+            max_history_gap_s=settings.max_history_gap_s,
+            action_space=action_space,
+        )
+
+    def destroy_node(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
+        super().destroy_node()
+
     def _read_settings(self) -> PolicyNodeSettings:
-        values = {name: self.get_parameter(name).value for name in PARAMETERS}
+        values = {name.replace(".", "_"): self.get_parameter(name).value for name in PARAMETERS}
         values["providers"] = tuple(values["providers"])
         try:
             SessionConfig(providers=values["providers"], precision=values["precision"])
@@ -571,6 +658,14 @@ class PolicyNode(Node):
             )
             self._publish(stop_commands(now.nanoseconds * 1e-9), now.to_msg())
             return
+        except RemotePolicyError as error:
+            self._count("remote_stops")
+            self.get_logger().warning(
+                f"no action from the policy server, stopping: {error}",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+            self._publish(stop_commands(now.nanoseconds * 1e-9), now.to_msg())
+            return
         except ActionDecodeError as error:
             self._count("decode_errors")
             self.get_logger().error(
@@ -618,6 +713,8 @@ class PolicyNode(Node):
             "queue_wait": (tick_start_s - frame.received_s) * 1e3,
             "image_to_command": (done_s - frame.received_s) * 1e3,
         }
+        if self.remote is not None:
+            samples["network"] = self.remote.last_network_ms
         with self._lock:
             for stage, value_ms in samples.items():
                 self._latency[stage].add(value_ms)
@@ -646,6 +743,19 @@ class PolicyNode(Node):
         with self._lock:  # copies only: the control tick must not wait for percentiles
             return {stage: window.copy() for stage, window in self._latency.items()}
 
+    def _policy_description(self) -> dict[str, str]:
+        """Where the policy runs: the bundle and its providers, or the server and its requests."""
+        if self.remote is not None:
+            return self.remote.describe()
+        bundle = self.policy.bundle
+        return {
+            "inference": "local",
+            "model_path": str(bundle.path),
+            "preset": bundle.manifest.preset,
+            "provider_frame_encoder": bundle.frame_encoder.provider,
+            "provider_policy": bundle.policy.provider,
+        }
+
     def _publish_diagnostics(self) -> None:
         samples = self._samples()
         with self._lock:
@@ -660,20 +770,18 @@ class PolicyNode(Node):
         ):
             status.level = DiagnosticStatus.WARN
             status.message = "no fresh usable camera frame: stopping"
-        bundle = self.policy.bundle
         values = {
             "state": self.state.name.lower(),
             "instruction": self.policy.instruction or "",
-            "model_path": str(bundle.path),
-            "preset": bundle.manifest.preset,
-            "provider_frame_encoder": bundle.frame_encoder.provider,
-            "provider_policy": bundle.policy.provider,
+            **self._policy_description(),
             "control_rate_hz": f"{self.settings.control_rate_hz:g}",
             "achieved_rate_hz": f"{self._ticks.rate_hz:.2f}",
             "missed_ticks": str(self._ticks.missed_ticks),
             **{name: str(value) for name, value in counts.items()},
         }
         for stage, stage_samples in samples.items():
+            if stage == "network" and self.remote is None:
+                continue
             values[f"{stage}_ms_p50"] = f"{stage_samples.percentile(50):.2f}"
             values[f"{stage}_ms_p99"] = f"{stage_samples.percentile(99):.2f}"
         # The longest wait between two frames received: how the camera's delivery looks.

@@ -52,6 +52,8 @@ class DemoSettings:
     policy_threads: int = 0
     out_dir: Path = Path("runs/demo")
     viewer: bool = False
+    # A policy server (rt-ros serve) the policy node asks instead of running the bundle itself.
+    remote_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,11 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
         if backend is None or backend.task is None:
             raise RuntimeError("the driver did not start its sim backend; see the log above")
         instruction = settings.instruction or backend.task.instruction
+        remote = (
+            ["-p", "inference:=remote", "-p", f"remote.url:={settings.remote_url}"]
+            if settings.remote_url
+            else []
+        )
         policy = PolicyNode(
             cli_args=[
                 "--ros-args",
@@ -234,11 +241,13 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
                 "-p", f"model_path:={settings.model_path}",
                 "-p", f"control_rate_hz:={float(settings.control_rate_hz)!r}",
                 "-p", f"intra_op_threads:={settings.policy_threads}",
+                *remote,
             ]
         )  # fmt: skip
         recorder = _Recorder(instruction, video_path, backend.config.camera_rate_hz)
         max_steps = settings.max_steps or backend.task.max_steps
-        untrained = policy.policy.bundle.manifest.untrained
+        # A served model's manifest stays on the server; only a local bundle is checked here.
+        untrained = policy.remote is None and policy.policy.bundle.manifest.untrained
         executor = MultiThreadedExecutor(num_threads=3)
         for node in (driver, policy, recorder):
             executor.add_node(node)

@@ -15,6 +15,7 @@ not send another: it raises at once. A connection that failed is opened again on
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -63,6 +64,8 @@ DEFAULT_ACTION_SPACES = {
     "rt2_text": "rt2_text",
 }
 FRAME_ENCODINGS = ("jpeg", "rgb8")
+# httpx logs every request at INFO: at the control rate that is a log line per tick.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 # The 7 numbers of an OpenVLA answer; larger arrays are refused unread.
 _MAX_ACTION_VALUES = 64
 
