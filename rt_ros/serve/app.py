@@ -9,7 +9,7 @@ and never disturbs the other clients' steps.
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -179,17 +179,15 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
     token_shape = policy.token_shape
     most_history = policy.history_length - 1
 
-    def run_batch(items: Sequence[StepInput]) -> list[StepOutput | Exception]:
-        results: list[StepOutput | Exception] = []
+    def run_batch(items: Sequence[StepInput]) -> Iterator[StepOutput | Exception]:
         for item in items:
             try:
                 step = policy.step(item.instruction, item.rgb, item.history)
             except RtRosError as error:
-                results.append(error)
+                yield error
                 continue
             metrics.inference.observe(step.timings.total_ms / 1e3)
-            results.append(StepOutput(step, len(items)))
-        return results
+            yield StepOutput(step, len(items))
 
     batcher: StepBatcher[StepInput, StepOutput] = StepBatcher(
         run_batch, config.max_batch_size, config.max_wait_s, metrics

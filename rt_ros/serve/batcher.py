@@ -2,8 +2,9 @@
 
 The first step of a batch waits up to `max_wait_s` for others (up to `max_batch_size`); steps
 that arrive while a batch runs form the next one without waiting. rt_ros bundles are exported
-with batch size 1, so a batch runs its steps back to back in one call on the inference thread:
-what batching saves is the per-step hand-off between the event loop and that thread.
+with batch size 1, so a batch runs its steps back to back in one call on the inference thread,
+and each step is answered as soon as it is done (not when its batch is): what batching saves is
+the per-step hand-off between the event loop and that thread.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -32,13 +33,14 @@ class _Pending(Generic[Item]):
 class StepBatcher(Generic[Item, Result]):
     """`await submit(item)` returns `run_batch`'s result (or raises its exception) for the item.
 
-    `run_batch(items)` runs on the one inference thread and returns, per item, a result or the
-    exception to raise for that item alone, so one bad step never fails the rest of its batch.
+    `run_batch(items)` runs on the one inference thread and yields, per item and in order, a
+    result or the exception to raise for that item alone, so one bad step never fails the rest
+    of its batch; each is handed to its request as soon as it is yielded.
     """
 
     def __init__(
         self,
-        run_batch: Callable[[Sequence[Item]], list[Result | Exception]],
+        run_batch: Callable[[Sequence[Item]], Iterable[Result | Exception]],
         max_batch_size: int,
         max_wait_s: float,
         metrics: ServerMetrics,
@@ -95,15 +97,24 @@ class StepBatcher(Generic[Item, Result]):
             for pending in batch:
                 self._metrics.batch_wait.observe(started_s - pending.queued_s)
             self._metrics.batch_size.observe(len(batch))
-            items = [pending.item for pending in batch]
-            try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, items)
-            except Exception as error:  # a bug in run_batch: every waiting request hears of it
-                results = [error] * len(batch)
-            for pending, result in zip(batch, results, strict=True):
-                if pending.future.done():  # the client went away
-                    continue
-                if isinstance(result, Exception):
-                    pending.future.set_exception(result)
-                else:
-                    pending.future.set_result(result)
+            await loop.run_in_executor(self._executor, self._run_and_deliver, loop, batch)
+
+    def _run_and_deliver(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+        """On the inference thread: run the batch, answering each step as it is done."""
+        delivered = 0
+        try:
+            for result in self._run_batch([pending.item for pending in batch]):
+                loop.call_soon_threadsafe(_deliver, batch[delivered].future, result)
+                delivered += 1
+        except Exception as error:  # a bug in run_batch: every request still waiting hears of it
+            for pending in batch[delivered:]:
+                loop.call_soon_threadsafe(_deliver, pending.future, error)
+
+
+def _deliver(future: asyncio.Future, result: object) -> None:
+    if future.done():  # the client went away
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

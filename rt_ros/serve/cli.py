@@ -41,8 +41,61 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_serve(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from rt_ros.serve.benchmark import run_benchmark
+
+    results = run_benchmark(
+        _model_dir(args.model),
+        robots=args.robots,
+        rate_hz=args.rate_hz,
+        duration_s=args.duration_s,
+        deadline_s=args.deadline_ms / 1e3 if args.deadline_ms else None,
+        closed_loop_s=args.closed_loop_s,
+        extra_server_args=[
+            "--providers",
+            *args.providers,
+            "--intra-op-threads",
+            str(args.intra_op_threads),
+        ],
+    )
+    first = results[0]
+    table = Table(
+        title=(
+            f"rt-ros bench-serve: {first.robots} robots at {first.rate_hz:g} Hz for "
+            f"{first.duration_s:g} s, deadline {first.deadline_ms:.0f} ms"
+        )
+    )
+    for column in (
+        "server", "steps", "deadline misses", "end-to-end p50 / p99 ms", "server p50 / p99 ms",
+        "mean batch", "closed-loop steps/s", "vs one at a time",
+    ):  # fmt: skip
+        table.add_column(column, justify="right")
+    baseline = results[-1].closed_loop_steps_per_s
+    for result in results:
+        table.add_row(
+            result.setting,
+            str(result.steps),
+            str(result.misses),
+            f"{result.end_to_end_ms_p50:.1f} / {result.end_to_end_ms_p99:.1f}",
+            f"{result.server_ms_p50:.1f} / {result.server_ms_p99:.1f}",
+            f"{result.mean_batch_size:.2f}",
+            f"{result.closed_loop_steps_per_s:.1f}",
+            f"{result.closed_loop_steps_per_s / baseline:.2f}x",
+        )
+    Console(width=160).print(table)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(result) for result in results], indent=2))
+    return 0
+
+
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Add `serve` to the `rt-ros` command's subparsers."""
+    """Add `serve` and `bench-serve` to the `rt-ros` command's subparsers."""
     from rt_ros.serve.config import DEFAULT_HOST, DEFAULT_PORT, ServeConfig
 
     defaults = ServeConfig()
@@ -77,6 +130,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--intra-op-threads", type=int, default=0, help="0: one per core")
     serve.add_argument(
+        "--spin-wait",
+        action="store_true",
+        help="ONNX Runtime threads spin between steps (lower latency, a busy core each)",
+    )
+    serve.add_argument(
         "--max-batch-size", type=int, default=defaults.max_batch_size, help="steps per batch"
     )
     serve.add_argument(
@@ -102,3 +160,27 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
     )
     serve.set_defaults(func=_cmd_serve)
+
+    bench = subparsers.add_parser(
+        "bench-serve",
+        help="simulated robots against one policy server: latency, misses, batching on vs off",
+    )
+    bench.add_argument("--model", type=Path, help="bundle folder (default: models/rt1-tiny)")
+    bench.add_argument("--robots", type=int, default=8, help="simulated robot clients")
+    bench.add_argument("--rate-hz", type=float, default=5.0, help="each robot's control rate")
+    bench.add_argument("--duration-s", type=float, default=120.0, help="paced run per setting")
+    bench.add_argument(
+        "--deadline-ms", type=float, default=0.0, help="per-step deadline; 0: half a period"
+    )
+    bench.add_argument(
+        "--closed-loop-s",
+        type=float,
+        default=20.0,
+        help="then every robot steps as fast as answers come, for throughput",
+    )
+    bench.add_argument("--providers", nargs="+", default=["auto"], help="server's providers")
+    bench.add_argument(
+        "--intra-op-threads", type=int, default=0, help="server's threads per graph; 0: per core"
+    )
+    bench.add_argument("--json", type=Path, help="also write the results here")
+    bench.set_defaults(func=_cmd_bench_serve)
