@@ -143,27 +143,20 @@ def _run_robots(
     return records
 
 
-def measure_setting(
-    model: Path,
+def _summary(
     setting: str,
-    server_args: Sequence[str],
+    records: list[RobotRecord],
+    closed: list[RobotRecord],
+    batches: tuple[float, float],
     robots: int,
     rate_hz: float,
     duration_s: float,
     deadline_s: float,
     closed_loop_s: float,
-    warmup_s: float = 3.0,
 ) -> ServeBenchmark:
-    """Start a server with `server_args`, warm it up, run the robots, then the closed loop."""
-    with ServerProcess(model, server_args) as server:
-        _run_robots(server.url, robots, rate_hz, deadline_s, warmup_s, paced=True)
-        batch_sum0, batch_count0 = _batch_totals(server.url)
-        records = _run_robots(server.url, robots, rate_hz, deadline_s, duration_s, paced=True)
-        batch_sum1, batch_count1 = _batch_totals(server.url)
-        closed = _run_robots(server.url, robots, rate_hz, 10.0, closed_loop_s, paced=False)
     end_to_end = [v for r in records for v in r.end_to_end_ms]
     server_ms = [v for r in records for v in r.server_ms]
-    batches = batch_count1 - batch_count0
+    batched_steps, batch_count = batches
     answered_closed = sum(len(r.end_to_end_ms) for r in closed)
     return ServeBenchmark(
         setting=setting,
@@ -177,7 +170,7 @@ def measure_setting(
         end_to_end_ms_p99=_percentile(end_to_end, 99),
         server_ms_p50=_percentile(server_ms, 50),
         server_ms_p99=_percentile(server_ms, 99),
-        mean_batch_size=(batch_sum1 - batch_sum0) / batches if batches else math.nan,
+        mean_batch_size=batched_steps / batch_count if batch_count else math.nan,
         closed_loop_steps_per_s=answered_closed / closed_loop_s if closed_loop_s else math.nan,
     )
 
@@ -189,20 +182,44 @@ def run_benchmark(
     duration_s: float = 120.0,
     deadline_s: float | None = None,
     closed_loop_s: float = 20.0,
+    rounds: int = 4,
     extra_server_args: Sequence[str] = (),
+    warmup_s: float = 3.0,
 ) -> list[ServeBenchmark]:
-    """Every setting in SETTINGS, one after the other, under the same load."""
+    """Every setting in SETTINGS, each on its own server (all started first, idle when not
+    measured), measured in alternating rounds so that a machine's changing load hits all alike:
+    `duration_s` paced and `closed_loop_s` closed-loop per setting in all."""
     deadline_s = deadline_s if deadline_s is not None else 0.5 / rate_hz
+    servers = {
+        name: ServerProcess(model, [*args, *extra_server_args]) for name, args in SETTINGS.items()
+    }
+    paced: dict[str, list[RobotRecord]] = {name: [] for name in SETTINGS}
+    closed: dict[str, list[RobotRecord]] = {name: [] for name in SETTINGS}
+    batches = dict.fromkeys(SETTINGS, (0.0, 0.0))
+    try:
+        for server in servers.values():
+            server.start()
+            _run_robots(server.url, robots, rate_hz, deadline_s, warmup_s, paced=True)
+        for _ in range(rounds):
+            for name, server in servers.items():
+                before = _batch_totals(server.url)
+                paced[name] += _run_robots(
+                    server.url, robots, rate_hz, deadline_s, duration_s / rounds, paced=True
+                )
+                after = _batch_totals(server.url)
+                total = batches[name]
+                batches[name] = (total[0] + after[0] - before[0], total[1] + after[1] - before[1])
+            for name, server in servers.items():
+                closed[name] += _run_robots(
+                    server.url, robots, rate_hz, 10.0, closed_loop_s / rounds, paced=False
+                )
+    finally:
+        for server in servers.values():
+            server.stop()
     return [
-        measure_setting(
-            model,
-            setting,
-            [*args, *extra_server_args],
-            robots,
-            rate_hz,
-            duration_s,
-            deadline_s,
-            closed_loop_s,
+        _summary(
+            name, paced[name], closed[name], batches[name], robots, rate_hz, duration_s,
+            deadline_s, closed_loop_s,
         )
-        for setting, args in SETTINGS.items()
-    ]
+        for name in SETTINGS
+    ]  # fmt: skip

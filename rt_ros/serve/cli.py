@@ -57,6 +57,7 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         duration_s=args.duration_s,
         deadline_s=args.deadline_ms / 1e3 if args.deadline_ms else None,
         closed_loop_s=args.closed_loop_s,
+        rounds=args.rounds,
         extra_server_args=[
             "--providers",
             *args.providers,
@@ -68,7 +69,8 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
     table = Table(
         title=(
             f"rt-ros bench-serve: {first.robots} robots at {first.rate_hz:g} Hz for "
-            f"{first.duration_s:g} s, deadline {first.deadline_ms:.0f} ms"
+            f"{first.duration_s:g} s per setting in {args.rounds} alternating rounds, deadline "
+            f"{first.deadline_ms:.0f} ms"
         )
     )
     for column in (
@@ -177,6 +179,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=20.0,
         help="then every robot steps as fast as answers come, for throughput",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="the settings take turns this many times (a changing machine load hits all alike)",
     )
     bench.add_argument("--providers", nargs="+", default=["auto"], help="server's providers")
     bench.add_argument(

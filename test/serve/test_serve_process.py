@@ -135,3 +135,27 @@ def test_the_cli_refuses_to_listen_beyond_loopback_without_a_token(bundle_dir) -
     )  # fmt: skip
     assert result.returncode == 2
     assert "give a bearer token" in result.stderr + result.stdout
+
+
+def test_bench_serve_measures_both_settings(bundle_dir) -> None:
+    """A seconds-long run of the benchmark: both settings measured, every step accounted for."""
+    from rt_ros.serve.benchmark import SETTINGS, run_benchmark
+
+    results = run_benchmark(
+        bundle_dir,
+        robots=2,
+        rate_hz=5.0,
+        duration_s=2.0,
+        deadline_s=SLACK_DEADLINE_S,
+        closed_loop_s=1.0,
+        rounds=1,
+        extra_server_args=["--providers", "cpu"],
+        warmup_s=0.5,
+    )
+    assert [result.setting for result in results] == list(SETTINGS)
+    for result in results:
+        assert result.steps >= 2
+        assert result.misses == 0
+        assert result.end_to_end_ms_p50 > 0
+        assert result.closed_loop_steps_per_s > 0
+    assert results[1].mean_batch_size == 1.0  # one at a time
