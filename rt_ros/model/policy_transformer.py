@@ -34,6 +34,12 @@ class PolicyTransformer(nn.Module):
         self, frame_tokens: torch.Tensor, action_tokens: torch.Tensor | None = None
     ) -> torch.Tensor:
         """frame_tokens [B, T, N, D], action_tokens int64 [B, T, A] or None -> [B, T*(N+A), V]."""
+        return self.transformer(self._sequence(frame_tokens, action_tokens), self.attention_mask)
+
+    def _sequence(
+        self, frame_tokens: torch.Tensor, action_tokens: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The transformer's input [B, T*(N+A), D]: per step, frame tokens then action inputs."""
         preset = self.preset
         expected = (preset.history_length, preset.tokens_per_frame, preset.token_dim)
         if frame_tokens.dim() != 4 or tuple(frame_tokens.shape[1:]) != expected:
@@ -56,8 +62,7 @@ class PolicyTransformer(nn.Module):
         # can be replayed. With zero inputs and action rows masked from one another, that loop
         # gives exactly the logits of one pass.
         actions = frame_tokens.new_zeros(batch, steps, preset.num_action_dims, preset.token_dim)
-        sequence = torch.cat([frame_tokens, actions], dim=2)  # [B, T, N+A, D]
-        return self.transformer(sequence.flatten(1, 2), self.attention_mask)  # [B, S, V]
+        return torch.cat([frame_tokens, actions], dim=2).flatten(1, 2)  # [B, T*(N+A), D]
 
     def forward_all_steps(self, frame_tokens: torch.Tensor) -> torch.Tensor:
         """frame_tokens [B, T, N, D] -> action logits of every step [B, T, A, V] (training)."""
@@ -67,9 +72,11 @@ class PolicyTransformer(nn.Module):
         """frame_tokens [B, T, N, D], current_step int64 [] -> action logits [B, A, V].
 
         While fewer than T frames are held, frame t sits in slot t and its action is read at step
-        t; later slots are ignored by causality. Steps past the window read the last step.
+        t; later slots are ignored by causality. Steps past the window read the last step. The
+        last layer computes only the A rows read out (exactly those rows of sequence_logits).
         """
         step = current_step.clamp(0, self.preset.history_length - 1)
         # A gather on the step tensor, so one exported graph serves every step.
         positions = self.readout_positions[step]  # [A]
-        return self.sequence_logits(frame_tokens).index_select(1, positions)  # [B, A, V]
+        sequence = self._sequence(frame_tokens, None)
+        return self.transformer(sequence, self.attention_mask, positions)  # [B, A, V]

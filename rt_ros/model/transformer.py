@@ -33,16 +33,26 @@ class MultiHeadSelfAttention(nn.Module):
         # [B, S, H*Dh] -> [B, H, S, Dh]
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """x [B, S, D], attention_mask bool [S, S] (True = may attend) -> [B, S, D]."""
-        query = self._split_heads(self.query(x)) / math.sqrt(self.head_dim)  # [B, H, S, Dh]
+    def forward(
+        self, x: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [B, S, D], attention_mask bool [S, S] (True = may attend) -> [B, S, D].
+
+        `rows` (int64 [R]): only those query positions are computed (keys and values still come
+        from all S positions) -> [B, R, D], exactly those rows of the full result.
+        """
+        if rows is not None:
+            queries, attention_mask = x.index_select(1, rows), attention_mask.index_select(0, rows)
+        else:
+            queries = x
+        query = self._split_heads(self.query(queries)) / math.sqrt(self.head_dim)  # [B, H, R, Dh]
         key = self._split_heads(self.key(x))  # [B, H, S, Dh]
         value = self._split_heads(self.value(x))  # [B, H, S, Dh]
-        scores = query @ key.transpose(-2, -1)  # [B, H, S, S]
+        scores = query @ key.transpose(-2, -1)  # [B, H, R, S]
         scores = torch.where(attention_mask, scores, torch.finfo(scores.dtype).min)
-        weights = self.attention_dropout(scores.softmax(dim=-1))  # [B, H, S, S]
-        context = (weights @ value).transpose(1, 2).flatten(2)  # [B, S, H*Dh]
-        return self.output(context)  # [B, S, D]
+        weights = self.attention_dropout(scores.softmax(dim=-1))  # [B, H, R, S]
+        context = (weights @ value).transpose(1, 2).flatten(2)  # [B, R, H*Dh]
+        return self.output(context)  # [B, R, D]
 
 
 class TransformerLayer(nn.Module):
@@ -58,9 +68,13 @@ class TransformerLayer(nn.Module):
         self.feed_forward = nn.Linear(model_dim, model_dim)
         self.feed_forward_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """x [B, S, D], attention_mask bool [S, S] -> [B, S, D]."""
-        x = x + self.attention(self.attention_norm(x), attention_mask)
+    def forward(
+        self, x: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x [B, S, D], attention_mask bool [S, S] -> [B, S, D]; with `rows` (int64 [R]) only
+        those positions' outputs -> [B, R, D]."""
+        residual = x if rows is None else x.index_select(1, rows)
+        x = residual + self.attention(self.attention_norm(x), attention_mask, rows)
         return x + self.feed_forward_dropout(self.feed_forward(self.feed_forward_norm(x)))
 
 
@@ -88,9 +102,17 @@ class DecoderTransformer(nn.Module):
         # No final LayerNorm: the reference maps the last layer's output straight to logits.
         self.to_logits = nn.Linear(model_dim, vocab_size)
 
-    def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """tokens [B, S, input_dim], attention_mask bool [S, S] -> logits [B, S, vocab_size]."""
+    def forward(
+        self, tokens: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """tokens [B, S, input_dim], attention_mask bool [S, S] -> logits [B, S, vocab_size].
+
+        `rows` (int64 [R]): the logits of those positions only -> [B, R, vocab_size]. Every
+        earlier layer still needs all S positions (later rows attend to them), but the last
+        layer computes queries, feed-forward and logits for the R rows alone.
+        """
         x = self.token_projection(tokens) + self.position_embedding  # [B, S, D]
-        for layer in self.layers:
+        *earlier, last = self.layers
+        for layer in earlier:
             x = layer(x, attention_mask)
-        return self.to_logits(x)
+        return self.to_logits(last(x, attention_mask, rows))  # [B, S or R, V]

@@ -58,3 +58,25 @@ def test_rt1_full_size_bundle_matches_pytorch(tmp_path):
     assert manifest.image.height_px == 300
     model = build_random_model("rt1", seed=1)
     _assert_parity(model, tmp_path)
+
+
+def test_exported_policy_graph_equals_the_full_computation(tiny_bundle):
+    """policy.onnx computes only the readout rows in its last layer: its logits are those rows of
+    the full sequence (every row, every layer) in PyTorch."""
+    import numpy as np
+
+    from rt_ros.runtime.onnx_session import OnnxModel, SessionConfig
+
+    model = build_random_model("rt1-tiny", seed=0)  # the seed the fixture exported with
+    preset = model.preset
+    graph = OnnxModel(tiny_bundle / "policy.onnx", SessionConfig(providers=("cpu",)))
+    generator = np.random.default_rng(5)
+    window = generator.standard_normal(
+        (1, preset.history_length, preset.tokens_per_frame, preset.token_dim)
+    ).astype(np.float32)
+    with torch.no_grad():
+        full = model.policy.sequence_logits(torch.from_numpy(window)).numpy()
+    for step in range(preset.history_length):
+        (logits,) = graph.run({"frame_tokens": window, "current_step": np.array(step, np.int64)})
+        rows = model.policy.readout_positions[step].numpy()
+        np.testing.assert_allclose(logits, full[:, rows], atol=MAX_LOGIT_DIFFERENCE, rtol=0)
