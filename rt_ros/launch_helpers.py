@@ -34,6 +34,8 @@ BOOLEANS = ["true", "false"]
 POLICY_TOPIC_ARGUMENTS = ("image_topic", "instruction_topic")
 # Where Fast DDS looks for its XML profile: version 3 (Kilted on), version 2 (Humble, Jazzy).
 DDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+# rmw_fastrtps takes the profile's history memory policy (config/fastdds.xml) only with this.
+DDS_QOS_FROM_XML = "RMW_FASTRTPS_USE_QOS_FROM_XML"
 
 
 def declare_arguments() -> list[DeclareLaunchArgument]:
@@ -101,7 +103,8 @@ def declare_arguments() -> list[DeclareLaunchArgument]:
                 ),
             ),
             description="Fast DDS XML profile for the processes this launch starts (as "
-            "FASTDDS_DEFAULT_PROFILES_FILE and FASTRTPS_DEFAULT_PROFILES_FILE). Default: one "
+            "FASTDDS_DEFAULT_PROFILES_FILE and FASTRTPS_DEFAULT_PROFILES_FILE, with "
+            "RMW_FASTRTPS_USE_QOS_FROM_XML=1 so its memory policies apply). Default: one "
             "already exported, else the package's config/fastdds.xml, whose shared-memory "
             "segment carries camera frames above 512 KiB (the camera's own process needs it "
             "too). Empty: Fast DDS's defaults.",
@@ -202,7 +205,7 @@ def dds_environment(context: LaunchContext) -> dict[str, str]:
     path = Path(os.path.expanduser(value))
     if not path.is_file():
         raise FileNotFoundError(f"launch argument dds_profile: {str(path)!r} is not a file")
-    return dict.fromkeys(DDS_PROFILE_VARIABLES, str(path))
+    return {**dict.fromkeys(DDS_PROFILE_VARIABLES, str(path)), DDS_QOS_FROM_XML: "1"}
 
 
 def scoped_params_file(path: Path, node_name: str, copy: Path) -> Path:

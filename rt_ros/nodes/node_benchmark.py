@@ -38,6 +38,8 @@ INSTRUCTION = "pick coke can"
 WARMUP_S = 8.0
 # Where Fast DDS looks for its XML profile: version 3, version 2.
 DDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+# rmw_fastrtps takes the profile's history memory policy (config/fastdds.xml) only with this.
+DDS_QOS_FROM_XML = "RMW_FASTRTPS_USE_QOS_FROM_XML"
 # How long the node and the camera get to start (a bundle loads in seconds on a busy machine).
 START_TIMEOUT_S = 120.0
 DIAGNOSTICS_PERIOD_S = 0.5
@@ -83,10 +85,10 @@ class NodeBenchResult:
 def dds_environment(profile: Path | None) -> dict[str, str]:
     """This process's environment with `profile` as the Fast DDS profile (None: none at all)."""
     env = dict(os.environ)
-    for name in DDS_PROFILE_VARIABLES:
+    for name in (*DDS_PROFILE_VARIABLES, DDS_QOS_FROM_XML):
         env.pop(name, None)
-        if profile is not None:
-            env[name] = str(profile)
+    if profile is not None:
+        env.update(dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile)), **{DDS_QOS_FROM_XML: "1"})
     return env
 
 

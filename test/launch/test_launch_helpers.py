@@ -25,6 +25,7 @@ from launch_ros.actions import Node  # noqa: E402
 
 from rt_ros.launch_helpers import (  # noqa: E402
     DDS_PROFILE_VARIABLES,
+    DDS_QOS_FROM_XML,
     dds_environment,
     declare_arguments,
     rt_ros_nodes,
@@ -151,7 +152,8 @@ def test_the_dds_profile_reaches_both_nodes_under_both_fast_dds_names(tmp_path, 
     profile = tmp_path / "fastdds.xml"
     profile.write_text("<profiles/>")
     context = launch_context(dds_profile=str(profile))
-    assert dds_environment(context) == dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile))
+    expected = {**dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile)), DDS_QOS_FROM_XML: "1"}
+    assert dds_environment(context) == expected
     policy, driver, _ = rt_ros_nodes(context, backend="sim")
     for node in (policy, driver):
         names = {
@@ -160,7 +162,7 @@ def test_the_dds_profile_reaches_both_nodes_under_both_fast_dds_names(tmp_path, 
             )
             for name, value in node.additional_env
         }
-        assert names == dict.fromkeys(DDS_PROFILE_VARIABLES, str(profile))
+        assert names == expected
     assert dds_environment(launch_context()) == {}  # empty: Fast DDS's own defaults
     with pytest.raises(FileNotFoundError, match="dds_profile"):
         dds_environment(launch_context(dds_profile=str(tmp_path / "missing.xml")))
