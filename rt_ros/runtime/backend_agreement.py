@@ -34,12 +34,20 @@ class AgreementResult:
     windows: int = 0
     episodes: int = 0
     matches: dict[str, np.ndarray] = field(default_factory=dict)  # label -> int [dimensions]
+    # Tokens at most one bin from the reference's (a bin is 1/256 of a dimension's range).
+    near_matches: dict[str, np.ndarray] = field(default_factory=dict)
 
     def agreement(self, label: str) -> np.ndarray:
         """Fraction in [0, 1] per dimension; NaN before any window is compared."""
         if not self.windows:
             return np.full(len(self.dimensions), np.nan)
         return self.matches[label] / self.windows
+
+    def agreement_within_one_bin(self, label: str) -> np.ndarray:
+        """Fraction in [0, 1] per dimension of tokens at most one bin from the reference's."""
+        if not self.windows:
+            return np.full(len(self.dimensions), np.nan)
+        return self.near_matches[label] / self.windows
 
     def to_dict(self) -> dict:
         return {
@@ -51,6 +59,16 @@ class AgreementResult:
                     zip(self.dimensions, np.round(self.agreement(label), 4).tolist(), strict=True)
                 )
                 for label in self.matches
+            },
+            "agreement_within_one_bin": {
+                label: dict(
+                    zip(
+                        self.dimensions,
+                        np.round(self.agreement_within_one_bin(label), 4).tolist(),
+                        strict=True,
+                    )
+                )
+                for label in self.near_matches
             },
         }
 
@@ -75,6 +93,7 @@ def measure_agreement(
     dimensions = tuple(d.name for d in reference_policy.action_space.dimensions)
     result = AgreementResult(labels[0], dimensions)
     result.matches = {label: np.zeros(len(dimensions), np.int64) for label in labels}
+    result.near_matches = {label: np.zeros(len(dimensions), np.int64) for label in labels}
     for episode in episodes:
         if result.windows >= windows:
             break
@@ -92,6 +111,7 @@ def measure_agreement(
                 continue
             for label in labels:
                 result.matches[label] += tokens[label] == tokens[labels[0]]
+                result.near_matches[label] += np.abs(tokens[label] - tokens[labels[0]]) <= 1
             result.windows += 1
             if on_window is not None:
                 on_window()

@@ -56,6 +56,16 @@ def test_agreement_counts_full_windows_per_dimension():
     # Compared ticks 2..5 of each episode: y agrees at the even ones.
     np.testing.assert_array_equal(result.agreement("other"), [1.0, 0.5])
     assert result.to_dict()["agreement"]["other"] == {"x": 1.0, "y": 0.5}
+    # The misses are tokens 1 against 0: within one bin.
+    np.testing.assert_array_equal(result.agreement_within_one_bin("other"), [1.0, 1.0])
+
+
+def test_agreement_within_one_bin_counts_neighbours_only():
+    reference = ScriptedPolicy(lambda _text, _tick: (0, 0))
+    other = ScriptedPolicy(lambda _text, tick: (1, 2 + tick % 2))
+    result = measure_agreement({"ref": reference, "other": other}, _episodes(1, 5), windows=10)
+    np.testing.assert_array_equal(result.agreement("other"), [0.0, 0.0])
+    np.testing.assert_array_equal(result.agreement_within_one_bin("other"), [1.0, 0.0])
 
 
 def test_agreement_stops_at_the_windows_asked_and_skips_short_episodes():
