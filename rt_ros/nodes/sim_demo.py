@@ -56,6 +56,9 @@ class DemoSettings:
     remote_url: str | None = None
 
 
+STORYBOARD_PANELS = 4  # frames of the episode in storyboard.png
+
+
 @dataclass(frozen=True)
 class NodeEpisode:
     """How one episode through the nodes went (rt-ros demo and rt-ros eval)."""
@@ -177,8 +180,25 @@ class _Recorder(Node):
         self._writer.close()
 
 
+def write_storyboard(video_path: Path, out_path: Path, panels: int = STORYBOARD_PANELS) -> None:
+    """`panels` frames of the video, evenly spaced from the first to the last, at half size in
+    a grid of two columns: the episode at a glance."""
+    # A comprehension, not list(): the ffmpeg reader reports an infinite length.
+    frames = [frame for frame in imageio.get_reader(str(video_path))]
+    if not frames:
+        return
+    picks = np.linspace(0, len(frames) - 1, min(panels, len(frames))).round().astype(int)
+    small = [
+        cv2.resize(frames[i], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for i in picks
+    ]
+    small += [np.zeros_like(small[0])] * (-len(small) % 2)
+    grid = np.vstack([np.hstack(small[row : row + 2]) for row in range(0, len(small), 2)])
+    cv2.imwrite(str(out_path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
 def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
-    """Run one episode; writes `demo.mp4`, `last_frame.png` and `summary.json` to out_dir."""
+    """Run one episode; writes `demo.mp4`, `storyboard.png` (frames across the episode),
+    `last_frame.png` and `summary.json` to out_dir."""
     settings.out_dir.mkdir(parents=True, exist_ok=True)
     video_path = settings.out_dir / "demo.mp4"
     episode = run_node_episode(settings, video_path, on_step)
@@ -187,6 +207,7 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
             str(settings.out_dir / "last_frame.png"),
             cv2.cvtColor(episode.last_frame, cv2.COLOR_RGB2BGR),
         )
+        write_storyboard(video_path, settings.out_dir / "storyboard.png")
     summary = DemoSummary(
         task=settings.task,
         seed=settings.seed,

@@ -46,3 +46,5 @@ def test_demo_runs_an_episode_and_writes_video_and_summary(start_process, tiny_b
     assert len(frames) == summary["frames"] >= 3
     assert frames[0].shape == (512, 640, 3)  # the 320x256 camera, enlarged for the text
     assert (out / "last_frame.png").stat().st_size > 0
+    storyboard = imageio.imread(str(out / "storyboard.png"))
+    assert storyboard.shape == (2 * 256, 2 * 320, 3)  # four half-size frames, two columns
