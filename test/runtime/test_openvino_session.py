@@ -84,6 +84,17 @@ def test_openvino_is_chosen_by_name_and_by_auto_without_cuda(tmp_path, backend_l
     assert "f32, 1 threads" in lines[0]
 
 
+def test_auto_without_openvino_installed_falls_to_onnx_runtime_and_says_why(
+    tmp_path, backend_log, monkeypatch
+):
+    monkeypatch.setattr(backends, "openvino_installed", lambda: False)
+    graph = open_graph(_step_graph(tmp_path / "step.onnx"), SessionConfig(providers=("auto",)))
+    assert isinstance(graph, OnnxModel)
+    (line,) = [r.getMessage() for r in backend_log if "runs on" in r.getMessage()]
+    if graph.provider == "CPUExecutionProvider":
+        assert "openvino package is not installed" in line
+
+
 def test_onnx_runtime_cpu_stays_reachable_by_name(tmp_path):
     graph = open_graph(_step_graph(tmp_path / "step.onnx"), SessionConfig(providers=("cpu",)))
     assert isinstance(graph, OnnxModel)
