@@ -92,6 +92,8 @@ setup(
             "prometheus-client>=0.20",
             "httpx>=0.27",
         ],
+        # The policy server scaled out on Ray Serve (`rt-ros serve --ray`).
+        "ray": ["ray[serve]>=2.40"],
         # Kinematics from the URDF for real arms without MoveIt Servo.
         "kinematics": ["pin>=3.0", "xacro>=2.0"],
         "dev": ["pytest>=7.0,<9", "hypothesis>=6.0", "ruff>=0.5"],  # <9: launch_testing plugin

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up rt_ros in ./.venv on a fresh Debian/Ubuntu machine: OSMesa for offscreen rendering, then
 # the Python packages (runtime, export and training, the PyPI ROS 2 wheels, the MuJoCo simulator,
-# kinematics, the OpenVINO backend, the policy server, test tools). Safe to run again; it only
-# installs what is missing.
+# kinematics, the OpenVINO backend, the policy server and its Ray Serve deployment, test tools).
+# Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +24,7 @@ fi
 stamp="$venv/.rt_ros-installed"
 if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   echo "installing rt_ros and its extras into $venv (a few minutes the first time)"
-  "$venv/bin/python" -m pip install --quiet --editable ".[train,ros,sim,kinematics,openvino,serve,dev]"
+  "$venv/bin/python" -m pip install --quiet --editable ".[train,ros,sim,kinematics,openvino,serve,ray,dev]"
   touch "$stamp"
 fi
 
