@@ -8,6 +8,8 @@ and never disturbs the other clients' steps.
 
 import asyncio
 import json
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -58,6 +60,8 @@ OPENVLA_ROLES = (
     "arm.angular.y",
     "arm.angular.z",
 )
+# Every answer names the process that computed it (replicas behind a load balancer differ).
+REPLICA_HEADER = "x-rt-ros-replica"
 _KNOWN_PATHS = frozenset({STEP_PATH, INFO_PATH, ACT_PATH, HEALTH_PATH, METRICS_PATH})
 # Errors of one step by class: the HTTP status and the request field at fault.
 _STEP_ERRORS: tuple[tuple[type[Exception], int, tuple[str, str]], ...] = (
@@ -175,6 +179,7 @@ def openvla_action(action: Action, gripper_close_sign: int) -> np.ndarray:
 def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
     """An app serving `policy`; its batching loop runs for the app's lifespan."""
     metrics = ServerMetrics()
+    replica = f"{socket.gethostname()}:{os.getpid()}"
     manifest = policy.bundle.manifest
     token_shape = policy.token_shape
     most_history = policy.history_length - 1
@@ -217,6 +222,7 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
     async def count_requests(request: Request, call_next: Any) -> Response:
         started_s = time.perf_counter()
         response = await call_next(request)
+        response.headers[REPLICA_HEADER] = replica
         endpoint = request.url.path if request.url.path in _KNOWN_PATHS else "other"
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started_s)
@@ -224,8 +230,7 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
 
     @app.get(HEALTH_PATH, summary="Liveness: 200 while the batching loop runs")
     async def healthz() -> JSONResponse:
-        worker = batcher._worker
-        if worker is None or worker.done():
+        if batcher.stopped:
             return JSONResponse({"status": "inference loop stopped"}, status_code=503)
         return JSONResponse({"status": "ok", "preset": manifest.preset})
 

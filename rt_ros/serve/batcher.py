@@ -54,9 +54,16 @@ class StepBatcher(Generic[Item, Result]):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rt-ros-inference")
 
     def start(self) -> None:
-        """Start the batching loop on the running event loop."""
-        self._queue = asyncio.Queue()
-        self._worker = asyncio.get_running_loop().create_task(self._loop())
+        """Start the batching loop on the running event loop (the first step also starts it:
+        a host that skips the app's lifespan, as a Ray Serve replica may, still serves)."""
+        if self._worker is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.get_running_loop().create_task(self._loop())
+
+    @property
+    def stopped(self) -> bool:
+        """True once the batching loop ended (it only ends on a bug or at shutdown)."""
+        return self._worker is not None and self._worker.done()
 
     async def stop(self) -> None:
         if self._worker is not None:
@@ -66,8 +73,7 @@ class StepBatcher(Generic[Item, Result]):
         self._executor.shutdown(wait=True)
 
     async def submit(self, item: Item) -> Result:
-        if self._queue is None:
-            raise RuntimeError("StepBatcher.start() was not called")
+        self.start()
         pending = _Pending(item, asyncio.get_running_loop().create_future())
         await self._queue.put(pending)
         return await pending.future

@@ -37,6 +37,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     session = SessionConfig(
         providers=tuple(args.providers), intra_op_threads=args.intra_op_threads
     )
+    if args.ray:
+        from rt_ros.serve.ray_deployment import run_on_ray
+
+        run_on_ray(
+            _model_dir(args.model),
+            config,
+            session,
+            num_replicas=args.replicas,
+            num_cpus_per_replica=args.replica_cpus,
+            num_gpus_per_replica=args.replica_gpus,
+        )
+        return 0
     run_server(_model_dir(args.model), config, session, args.log_level)
     return 0
 
@@ -158,6 +170,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         help="fault injection: answer every step this much later (tests, benchmarks)",
     )
+    serve.add_argument(
+        "--ray",
+        action="store_true",
+        help="deploy on Ray Serve (a local Ray instance, or the cluster at RAY_ADDRESS)",
+    )
+    serve.add_argument("--replicas", type=int, default=2, help="--ray: replicas of the app")
+    serve.add_argument("--replica-cpus", type=float, default=1.0, help="--ray: CPUs per replica")
+    serve.add_argument("--replica-gpus", type=float, default=0.0, help="--ray: GPUs per replica")
     serve.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
     )
