@@ -32,7 +32,8 @@ FRAME_SHAPE = (240, 320, 3)
 FRAMES_PER_ROBOT = 8
 # Server settings compared, by name: the arguments of `rt-ros serve`.
 SETTINGS = {
-    "batching": ("--max-batch-size", "8", "--max-wait-ms", "2"),
+    "batching, 2 ms wait": ("--max-batch-size", "8", "--max-wait-ms", "2"),
+    "batching, no wait": ("--max-batch-size", "8", "--max-wait-ms", "0"),
     "one at a time": ("--no-batching",),
 }
 

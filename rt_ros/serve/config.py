@@ -33,7 +33,10 @@ class ServeConfig:
     token: str = ""  # bearer token every request but /healthz must carry; empty: none
     insecure: bool = False  # listen beyond loopback without a token, knowingly
     max_batch_size: int = 8  # steps coalesced into one batch; 1: one at a time
-    max_wait_ms: float = 2.0  # how long a batch's first step waits for others
+    # How long a batch's first step waits for others. 0: a batch is whatever queued while the
+    # last one ran. With rt_ros's batch-1 graphs a wait buys no throughput, only latency
+    # (rt-ros bench-serve, README); a backend with batched graphs would want a few ms.
+    max_wait_ms: float = 0.0
     max_request_bytes: int = 4 << 20  # larger bodies get 413
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
     max_instruction_chars: int = 1000
