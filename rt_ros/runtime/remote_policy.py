@@ -294,8 +294,14 @@ class RemotePolicy:
             response = self._client.get(INFO_PATH)
             if response.status_code != 200:
                 raise RemotePolicyError(f"{INFO_PATH} answered {response.status_code}")
-            info = response.json()
-            served = ActionSpace.from_dict(info["action_space"], source=f"{self.config.url}")
+            try:
+                info = response.json()
+                served = ActionSpace.from_dict(info["action_space"], source=self.config.url)
+                self._history_length = int(info["history_length"])
+                for key in ("image_height_px", "image_width_px", "tokens_per_frame", "token_dim"):
+                    int(info[key])
+            except (ValueError, KeyError, TypeError) as error:
+                raise RemotePolicyError(f"{INFO_PATH}: unreadable answer: {error!r}") from error
             own = self.action_space
             if (len(served.dimensions), served.num_bins) != (len(own.dimensions), own.num_bins):
                 raise RemotePolicyError(
@@ -303,7 +309,6 @@ class RemotePolicy:
                     f"dimensions x {served.num_bins} bins, the robot's profile {own.name} "
                     f"{len(own.dimensions)} x {own.num_bins}"
                 )
-            self._history_length = int(info["history_length"])
             self._info = info
         return self._info
 

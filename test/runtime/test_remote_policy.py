@@ -47,6 +47,14 @@ class _Double:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self) -> None:
+                data = json.dumps(double.answer).encode()
+                self.send_response(double.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -175,3 +183,19 @@ def test_an_unreachable_server_is_an_error_at_once() -> None:
     with pytest.raises(RemotePolicyError, match="unreachable"):
         policy.step(FRAME, 1.0)
     assert time.monotonic() - started < 5.0
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"history_length": 6},
+        {"action_space": {"name": "x"}, "history_length": 6},
+        "not an object",
+    ],
+)
+def test_an_rt_ros_server_with_unreadable_info_is_a_remote_error(double: _Double, info) -> None:
+    double.answer = info
+    policy = _policy(double, "rt_ros")
+    with pytest.raises(RemotePolicyError, match=r"/v1/info: unreadable answer"):
+        policy.step(FRAME, 1.0)
+    assert policy.describe()["remote_connected"] == "false"
