@@ -140,7 +140,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--providers",
         nargs="+",
         default=["auto"],
-        help="ONNX Runtime execution providers in order: auto, tensorrt, cuda, cpu",
+        help="inference providers in order: auto, tensorrt, cuda, openvino, cpu",
     )
     serve.add_argument("--intra-op-threads", type=int, default=0, help="0: one per core")
     serve.add_argument(
