@@ -304,6 +304,18 @@ def _agreement_table(name: str, agreement: AgreementResult) -> Table:
     return table
 
 
+def _node_inference_overrides(args: argparse.Namespace) -> list[str]:
+    """The policy node's inference parameters from bench-node's options (none: policy.yaml's)."""
+    overrides = []
+    if args.providers:
+        overrides.append(f"providers:=[{','.join(args.providers.split(','))}]")
+    if args.precision:
+        overrides.append(f"precision:={args.precision}")
+    if args.threads is not None:
+        overrides.append(f"intra_op_threads:={args.threads}")
+    return overrides
+
+
 def _cmd_bench_node(args: argparse.Namespace) -> int:
     from rt_ros.nodes.node_benchmark import run_node_benchmark
 
@@ -324,7 +336,14 @@ def _cmd_bench_node(args: argparse.Namespace) -> int:
             )
             results.append(
                 run_node_benchmark(
-                    name, path, args.rate_hz, args.duration_s, args.camera_hz, shape, profile
+                    name,
+                    path,
+                    args.rate_hz,
+                    args.duration_s,
+                    args.camera_hz,
+                    shape,
+                    profile,
+                    _node_inference_overrides(args),
                 )
             )
     table = Table(title="policy node, ms (p50 / p99)")
@@ -772,6 +791,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench_node.add_argument("--camera-hz", type=float, default=30.0, help="camera frame rate")
     bench_node.add_argument("--camera-width", type=int, default=640, help="camera frame width")
     bench_node.add_argument("--camera-height", type=int, default=480, help="camera frame height")
+    bench_node.add_argument(
+        "--providers", help="the node's providers, comma-separated (default: config/policy.yaml)"
+    )
+    bench_node.add_argument(
+        "--precision", choices=("f32", "bf16"), help="the node's precision (bf16: openvino)"
+    )
+    bench_node.add_argument("--threads", type=int, help="the node's threads per graph")
     bench_node.add_argument(
         "--dds-profile",
         nargs="+",

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,9 +186,11 @@ def run_node_benchmark(
     camera_rate_hz: float = 30.0,
     frame_shape: tuple[int, int, int] = (480, 640, 3),
     dds_profile: Path | None = None,
+    inference: Sequence[str] = (),
 ) -> NodeBenchResult:
     """Start a policy node on `bundle` and a camera, drive them for warm-up + `duration_s`,
-    collect figures. `dds_profile`: the Fast DDS profile both processes load (None: none)."""
+    collect figures. `dds_profile`: the Fast DDS profile both processes load (None: none).
+    `inference`: node parameter overrides, `name:=value` (e.g. `precision:=bf16`)."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env = dds_environment(dds_profile)
     # Every step and every frame interval of the measured time fits in the latency window.
@@ -207,6 +210,7 @@ def run_node_benchmark(
         f"latency_window_size:={window}",
         "-p",
         f"diagnostics_period_s:={DIAGNOSTICS_PERIOD_S!r}",
+        *(item for override in inference for item in ("-p", override)),
     ]
     height, width, _ = frame_shape
     camera_argv = [
