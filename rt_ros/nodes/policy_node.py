@@ -130,6 +130,12 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
     "precision": ("f32", "f32 or bf16 (bf16 runs on the openvino provider only)", None),
     "intra_op_threads": (0, "threads per graph; 0: one per core", _int_range(0, 256)),
     "use_cuda_graph": (False, "capture and replay CUDA graphs (CUDA provider only)", None),
+    "spin_wait": (
+        False,
+        "ONNX Runtime threads spin after a run (quicker on an idle machine, but they take the "
+        "cores from every other thread meanwhile)",
+        None,
+    ),
     "control_rate_hz": (3.0, "policy steps per second (RT-1: 3 Hz)", _float_range(0.1, 100.0)),
     "stale_image_timeout_s": (
         0.5,
@@ -208,6 +214,7 @@ class PolicyNodeSettings:
     precision: str
     intra_op_threads: int
     use_cuda_graph: bool
+    spin_wait: bool
     control_rate_hz: float
     stale_image_timeout_s: float
     max_history_gap_s: float
@@ -451,6 +458,7 @@ class PolicyNode(Node):
                 precision=settings.precision,
                 intra_op_threads=settings.intra_op_threads,
                 use_cuda_graph=settings.use_cuda_graph,
+                spin_wait=settings.spin_wait,
             ),
             max_history_gap_s=settings.max_history_gap_s,
             action_space=action_space,
