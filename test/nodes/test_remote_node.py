@@ -4,10 +4,13 @@ resumes when it returns), a slow server (counted stops, never a late action), /d
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from std_msgs.msg import String  # noqa: E402
 
 from rt_ros.nodes.image_conversion import rgb_to_image_msg  # noqa: E402
 from rt_ros.nodes.qos import INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS  # noqa: E402
+from rt_ros.runtime.openvla_protocol import array_to_json  # noqa: E402
 from rt_ros.serve.process import ServerProcess  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -123,7 +127,7 @@ def start_remote_node(start_node):
             **overrides,
         }
         process = start_node("policy_node", params_file="policy.yaml", overrides=parameters)
-        process.wait_for_output(r"ready: remote rt_ros policy", timeout_s=60.0)
+        process.wait_for_output(r"ready: remote \w+ policy", timeout_s=60.0)
         return process
 
     return start
@@ -192,3 +196,47 @@ def test_a_slow_server_gives_counted_stops_never_a_late_action(
         assert int(status["steps"]) == 0
         assert int(status["remote_deadline_misses"]) >= 1
         assert process.returncode is None
+
+
+class _OpenVlaDouble:
+    """A test double of an OpenVLA server (the model cannot run here): POST /act answers one
+    fixed 7-D action."""
+
+    def __init__(self, action: list[float]) -> None:
+        body = json.dumps(array_to_json(np.array(action))).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_openvla_server_drives_the_arm_through_its_profile(start_remote_node, robot) -> None:
+    """dx 0.02 m per step at 5 Hz is 0.1 m/s along x; the openvla_7d profile's gripper +1 opens."""
+    double = _OpenVlaDouble([0.02, 0.0, -0.01, 0.0, 0.0, 0.0, 1.0])
+    try:
+        start_remote_node(double.url, **{"remote.kind": "openvla", "remote.deadline_s": 1.0})
+        robot.start()
+        with robot.ros.repeat(robot.camera, robot.frame_msg, CAMERA_RATE_HZ):
+            command = robot.arm.wait_for(robot.is_action, timeout_s=WAIT_S).msg
+            status = robot.status(lambda v: int(v["remote_answers"]) >= 1)
+        assert command.twist.linear.x == pytest.approx(0.02 * CONTROL_RATE_HZ, rel=0.02)
+        assert command.twist.linear.z == pytest.approx(-0.01 * CONTROL_RATE_HZ, rel=0.05)
+        assert status["remote_kind"] == "openvla"
+    finally:
+        double.close()
