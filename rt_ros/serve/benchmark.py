@@ -43,6 +43,7 @@ class RobotRecord:
     end_to_end_ms: list[float] = field(default_factory=list)
     server_ms: list[float] = field(default_factory=list)
     misses: int = 0
+    skipped: int = 0  # misses because the previous request was still out (none sent)
     steps: int = 0
 
 
@@ -56,7 +57,8 @@ class ServeBenchmark:
     duration_s: float
     deadline_ms: float
     steps: int
-    misses: int
+    misses: int  # steps without an answer within the deadline (not in the latencies)
+    skipped: int  # of which no request was sent: the robot's previous one was still out
     end_to_end_ms_p50: float
     end_to_end_ms_p99: float
     server_ms_p50: float
@@ -121,6 +123,7 @@ def _robot(
             record.end_to_end_ms.append((time.monotonic() - started_s) * 1e3)
             record.server_ms.append(policy.last_timings.transformer_ms)
         step += 1
+    record.skipped = policy.counts["busy"]
     policy.close()
 
 
@@ -167,6 +170,7 @@ def _summary(
         deadline_ms=deadline_s * 1e3,
         steps=sum(r.steps for r in records),
         misses=sum(r.misses for r in records),
+        skipped=sum(r.skipped for r in records),
         end_to_end_ms_p50=_percentile(end_to_end, 50),
         end_to_end_ms_p99=_percentile(end_to_end, 99),
         server_ms_p50=_percentile(server_ms, 50),

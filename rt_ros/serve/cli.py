@@ -86,8 +86,8 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         )
     )
     for column in (
-        "server", "steps", "deadline misses", "end-to-end p50 / p99 ms", "server p50 / p99 ms",
-        "mean batch", "closed-loop steps/s", "vs one at a time",
+        "server", "steps", "deadline misses (no request)", "end-to-end p50 / p99 ms",
+        "server p50 / p99 ms", "mean batch", "closed-loop steps/s", "vs one at a time",
     ):  # fmt: skip
         table.add_column(column, justify="right")
     baseline = results[-1].closed_loop_steps_per_s
@@ -95,7 +95,7 @@ def _cmd_bench_serve(args: argparse.Namespace) -> int:
         table.add_row(
             result.setting,
             str(result.steps),
-            str(result.misses),
+            f"{result.misses} ({result.skipped})",
             f"{result.end_to_end_ms_p50:.1f} / {result.end_to_end_ms_p99:.1f}",
             f"{result.server_ms_p50:.1f} / {result.server_ms_p99:.1f}",
             f"{result.mean_batch_size:.2f}",
