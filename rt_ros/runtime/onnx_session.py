@@ -60,7 +60,8 @@ _ORT_FATAL = 4
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """How ONNX Runtime runs a bundle's graphs; validated once, errors name the field."""
+    """How a backend (ONNX Runtime or OpenVINO) runs a bundle's graphs; validated once, errors
+    name the field."""
 
     providers: tuple[str, ...] = ("auto",)
     # Threads one graph runs on (ONNX Runtime intra-op, OpenVINO inference threads); 0: the
