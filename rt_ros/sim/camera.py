@@ -7,6 +7,7 @@ GPU machine, MUJOCO_GL=osmesa (Debian: libosmesa6) on a machine without a displa
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,7 @@ class HeadCamera:
         self.model = model
         self._camera = model.camera(HEAD_CAMERA).id
         self._renderer: mujoco.Renderer | None = None
+        self._release: weakref.finalize | None = None
 
     @property
     def fovy_deg(self) -> float:
@@ -68,15 +70,18 @@ class HeadCamera:
             self._renderer = mujoco.Renderer(
                 self.model, height=self.config.height_px, width=self.config.width_px
             )
+            # Freed with this camera, or at exit while the interpreter still works: a renderer
+            # left to its own __del__ at shutdown fails there (OpenGL's modules already gone).
+            self._release = weakref.finalize(self, self._renderer.close)
         self._renderer.update_scene(data, camera=self._camera)
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.config.shadows
         return self._renderer.render()
 
     def close(self) -> None:
         """Free the OpenGL context."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        if self._release is not None:
+            self._release()
+        self._renderer = self._release = None
 
     def intrinsics(self) -> np.ndarray:
         """The 3x3 matrix K for this camera's size and field of view."""
