@@ -22,3 +22,20 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("rt1-tiny")
     export_bundle(folder, "rt1-tiny", seed=0)
     return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_bundle() -> Path:
+    """The package's models/rt1-tiny, exported from the shipped weights if missing or stale
+    (as `rt-ros export --shipped` does; exporting needs torch)."""
+    from rt_ros.model.shipped import (
+        DEFAULT_BUNDLE,
+        bundle_is_current,
+        ensure_default_bundle,
+        shipped_weights,
+    )
+    from rt_ros.paths import share_dir
+
+    if not bundle_is_current(share_dir() / DEFAULT_BUNDLE, shipped_weights()):
+        pytest.importorskip("torch", reason="exporting the shipped weights needs the train extra")
+    return ensure_default_bundle()

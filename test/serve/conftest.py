@@ -10,15 +10,10 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the policy server needs the serve extra")
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "models" / "rt1-tiny"
-
 
 @pytest.fixture(scope="session")
-def bundle_dir() -> Path:
-    if not (BUNDLE / "manifest.yaml").is_file():
-        pytest.skip("models/rt1-tiny is missing: rt-ros export --shipped")
-    return BUNDLE
+def bundle_dir(shipped_bundle: Path) -> Path:
+    return shipped_bundle
 
 
 @pytest.fixture(scope="session")
