@@ -7,7 +7,8 @@ concurrent test runs do not hear each other. A test module may override `ros_dom
 
 Domain IDs stay within 0-101, the range ROS documents as safe on Linux: above it, DDS ports fall
 into the kernel's ephemeral port range (32768-60999) and can clash with any outgoing connection.
-The tests share it out: 1-60 here, 61-70 test_ros_topics_joint_control.py, 71-101 test/launch;
+The tests share it out: 1-60 here, 61-70 test_ros_topics_joint_control.py and
+test_remote_node.py (one after the other in a run), 71-101 test/launch;
 0, the default, is left to whatever runs without a domain of its own.
 """
 
