@@ -497,14 +497,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from rt_ros.train.collect import collect_demonstrations
+    from rt_ros.train.collect import collect_demonstrations, missing_seeds
 
     kind = "DAgger" if args.policy else "expert"
+    total = args.episodes
+    if args.skip_existing:
+        total = len(missing_seeds(args.out, args.task, args.seed_start, args.episodes))
+        console.print(f"{args.episodes - total} of {args.episodes} episodes already in {args.out}")
     with Progress(
         TextColumn(f"collect {args.task} ({kind})"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
     ) as progress:  # fmt: skip
-        bar = progress.add_task("", total=args.episodes)
+        bar = progress.add_task("", total=total)
         successes = 0
 
         def on_episode(episode) -> None:
@@ -526,6 +530,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 expert_mix=args.expert_mix,
                 action_delay_s=tuple(args.action_delay_s),
                 on_episode=on_episode,
+                skip_existing=args.skip_existing,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -869,6 +874,12 @@ def build_parser() -> argparse.ArgumentParser:
         "held out for evaluation)",
     )
     collect.add_argument("--jobs", type=int, default=1, help="episodes recorded in parallel")
+    collect.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep the episodes already recorded in --out and record only the missing seeds "
+        "(an interrupted collection resumes)",
+    )
     collect.add_argument(
         "--policy",
         type=Path,

@@ -56,7 +56,7 @@ collect() {  # collect OUT SEED_START EPISODES [--policy BUNDLE --expert-mix P]
     fi
     if [ "$have" -lt "$count" ]; then
       "$rt" collect --task "$family" --episodes "$count" --seed-start "$seed" --split seen \
-        --jobs "$JOBS" --out "$out/$family" "$@"
+        --jobs "$JOBS" --out "$out/$family" --skip-existing "$@"
     fi
   done
 }

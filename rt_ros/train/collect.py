@@ -242,14 +242,27 @@ def _worker_state(settings: CollectSettings) -> tuple[SimWorld, object | None]:
         config = SessionConfig(providers=("cpu",), intra_op_threads=1)
         _WORKER["policy"] = Policy.from_bundle(settings.policy_path, config)
         _WORKER["policy_path"] = settings.policy_path
-    return _WORKER["world"], _WORKER.get("policy")
+    # A policy loaded for an earlier DAgger collection in this process drives nothing now.
+    return _WORKER["world"], _WORKER.get("policy") if settings.policy_path is not None else None
+
+
+def episode_path(out_dir: Path, family: str, seed: int) -> Path:
+    """Where the episode of `family` from `seed` is recorded."""
+    return Path(out_dir) / f"{family}_seed{seed}.mcap"
+
+
+def missing_seeds(out_dir: Path, family: str, seed_start: int, episodes: int) -> list[int]:
+    """The seeds of `episodes` from `seed_start` with no finished recording in `out_dir` (an
+    interrupted episode leaves only a `.mcap.partial`)."""
+    seeds = range(seed_start, seed_start + episodes)
+    return [seed for seed in seeds if not episode_path(out_dir, family, seed).is_file()]
 
 
 def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
     """Record one episode of `settings.family` from `seed` (in this process)."""
     world, learner = _worker_state(settings)
     expert = ScriptedExpert()
-    path = Path(settings.out_dir) / f"{settings.family}_seed{seed}.mcap"
+    path = episode_path(settings.out_dir, settings.family, seed)
     # Written under a temporary name: a file with the final name is always a whole episode.
     partial = path.with_suffix(".mcap.partial")
     dagger = learner is not None
@@ -310,15 +323,22 @@ def collect_demonstrations(
     expert_mix: float = 0.0,
     action_delay_s: tuple[float, float] = (0.0, 0.0),
     on_episode: Callable[[CollectedEpisode], None] | None = None,
+    skip_existing: bool = False,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
-    processes; with `policy_path`, DAgger episodes (see the module docstring)."""
+    processes; with `policy_path`, DAgger episodes (see the module docstring). With
+    `skip_existing`, seeds already recorded in `out_dir` are kept and not recorded again (an
+    interrupted collection resumes); the episodes recorded now are returned."""
     if jobs < 1:
         raise ValueError(f"jobs ({jobs!r}) must be >= 1")
     settings = CollectSettings(
         family, Path(out_dir), split, control_period_s, policy_path, expert_mix, action_delay_s
     )
-    seeds = range(seed_start, seed_start + episodes)
+    seeds = (
+        missing_seeds(out_dir, family, seed_start, episodes)
+        if skip_existing
+        else range(seed_start, seed_start + episodes)
+    )
     collected: list[CollectedEpisode] = []
     if jobs == 1:
         for seed in seeds:

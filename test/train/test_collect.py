@@ -14,7 +14,7 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
 from rt_ros.runtime.action_space import load_action_space
-from rt_ros.train.collect import collect_demonstrations
+from rt_ros.train.collect import collect_demonstrations, missing_seeds
 from rt_ros.train.mcap_bag import message_definition
 
 TOPICS = {
@@ -153,6 +153,24 @@ def test_dagger_episode_is_driven_by_the_policy_and_labelled_by_the_expert(tmp_p
     assert len(labels) == len(commanded) == len(by_topic["/camera/image_raw"]) > 0
     # The untrained policy does not do what the expert says.
     assert commanded != pytest.approx(labelled)
+
+
+def test_an_interrupted_collection_resumes_where_it_stopped(tmp_path):
+    """With skip_existing, finished episodes are kept as they are and only missing seeds (here
+    one never started and one left as .mcap.partial by an interruption) are recorded."""
+    (kept,) = collect_demonstrations("knock_over", 1, tmp_path, seed_start=20)
+    before = kept.path.stat().st_mtime_ns
+    (tmp_path / "knock_over_seed21.mcap.partial").write_bytes(b"cut off")
+    assert missing_seeds(tmp_path, "knock_over", 20, 3) == [21, 22]
+    resumed = collect_demonstrations("knock_over", 3, tmp_path, seed_start=20, skip_existing=True)
+    assert [e.result.seed for e in resumed] == [21, 22]
+    assert kept.path.stat().st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.glob("*.mcap")) == [
+        f"knock_over_seed{seed}.mcap" for seed in (20, 21, 22)
+    ]
+    assert not list(tmp_path.glob("*.partial"))
+    again = collect_demonstrations("knock_over", 3, tmp_path, seed_start=20, skip_existing=True)
+    assert again == []
 
 
 def test_dagger_needs_a_bundle_folder(tmp_path):
