@@ -40,8 +40,9 @@ STALE_TIMEOUT_S = 0.5
 COMPRESSED_TOPIC = "camera/image_raw/compressed"
 # How long a fault is played when it must stop the robot: the stale timeout, then a few ticks.
 FAULT_S = STALE_TIMEOUT_S + 6 * CONTROL_PERIOD_S
-# Generous bounds (a shared, noisy machine): a blocked control loop misses these by seconds.
-MAX_COMMAND_GAP_S = 1.0
+# Generous bounds (a shared, noisy machine). The defects blocked the control loop for 15-17 s;
+# a loaded 2-core machine was seen holding commands back for 1.4 s (3.3 s during a flood).
+MAX_COMMAND_GAP_S = 5.0
 MAX_GROWTH_MB = 200.0
 BOMB_SIDE_PX = 30_000
 
