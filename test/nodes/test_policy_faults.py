@@ -437,10 +437,11 @@ def test_an_instruction_flood_is_counted_and_logged_with_a_throttle(start_rig):
     times = [item.time_s for item in rig.arm.received(mark)]
     longest_gap_s = max(np.diff(times)) if len(times) >= 2 else float("nan")
     assert int(status["instructions_received"]) > 1
-    assert int(status["instructions_rejected"]) >= 20  # unthrottled: as many warnings
+    rejected = int(status["instructions_rejected"])  # unthrottled: as many warnings
     logged = rejected_instruction_warnings(rig.process) - warnings_before
     elapsed_s = time.monotonic() - started
     assert logged <= elapsed_s / 2.0 + 2, f"{logged} warnings in {elapsed_s:.1f} s"
+    assert rejected > logged, f"{rejected} rejected, {logged} warnings: no throttle seen"
     print(
         f"flood: 10,000 instructions published in {flood_s:.1f} s, taken by {drained_s:.1f} s, "
         f"{status['instructions_received']} received, {logged} warnings logged, longest gap "
