@@ -83,7 +83,7 @@ setup(
             "mcap-ros2-support>=0.5",
         ],
         # OpenVINO: a second CPU inference backend (bf16 on AVX-512/AMX CPUs) reading the same
-        # ONNX graphs; runtime provider `openvino`, and `auto` picks it after CUDA.
+        # ONNX graphs; runtime provider `openvino`; `auto` picks it after CUDA at bf16.
         "openvino": ["openvino>=2025.0"],
         # The policy server (`rt-ros serve`) and the policy node's remote inference client.
         "serve": [

@@ -76,7 +76,7 @@ def declare_arguments() -> list[DeclareLaunchArgument]:
             "providers",
             default_value="",
             description="Inference providers in order of preference, comma-separated: auto "
-            "(cuda, then openvino where installed, then cpu), tensorrt, cuda, openvino, cpu "
+            "(cuda, then cpu; at bf16 openvino between them), tensorrt, cuda, openvino, cpu "
             "(e.g. cuda,cpu). Empty: providers from "
             "policy_params_file.",
         ),

@@ -123,8 +123,8 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
     ),
     "providers": (
         ["auto"],
-        "inference providers in order of preference: auto (cuda, openvino, cpu), tensorrt, "
-        "cuda, openvino, cpu",
+        "inference providers in order of preference: auto (cuda, cpu; at bf16 cuda, openvino, "
+        "cpu), tensorrt, cuda, openvino, cpu",
         None,
     ),
     "precision": ("f32", "f32 or bf16 (bf16 runs on the openvino provider only)", None),

@@ -1,8 +1,9 @@
 """Which backend runs a graph: the first of the configured providers that starts.
 
 Providers name ONNX Runtime execution providers (`tensorrt`, `cuda`, `cpu`) and the OpenVINO
-backend (`openvino`); `auto` is CUDA, then OpenVINO where the package is installed, then ONNX
-Runtime's CPU provider. One log line per graph says what runs and what was passed over.
+backend (`openvino`); `auto` is CUDA, then ONNX Runtime's CPU provider, with OpenVINO (where the
+package is installed) between them when the precision is below f32. One log line per graph says
+what runs and what was passed over.
 """
 
 from __future__ import annotations

@@ -148,9 +148,11 @@ def test_commands_arrive_at_the_control_rate_with_the_frame_stamp(start_policy, 
     stamps = [seconds(item.msg.header.stamp) for item in commands]
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == len(stamps)
-    # The control timer ticks at 5 Hz whatever the camera rate (20 Hz here)...
+    # The control timer ticks at 5 Hz whatever the camera rate (20 Hz here): never faster than
+    # the timer, and not far below it (a loaded 2-core CI machine has delayed ticks to 3.3 Hz;
+    # the rate is a benchmark's figure, this only tells the timer from the camera)...
     status = harness.latest_status(start=len(harness.diagnostics))
-    assert 4.0 <= float(status["achieved_rate_hz"]) <= 6.0
+    assert 2.5 <= float(status["achieved_rate_hz"]) <= 6.0
     # ...and a command goes out per tick that found a new frame: never more than the ticks in
     # 3 s (about 15), and most of them (a loaded machine may deliver a tick's frame late).
     assert 6 <= len(commands) <= 18

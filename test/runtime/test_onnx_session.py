@@ -130,6 +130,11 @@ def test_provider_aliases_expand_in_order_without_duplicates():
     assert config.provider_names() == [
         "TensorrtExecutionProvider",
         "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    # Only OpenVINO computes bf16: there auto tries it before ONNX Runtime's CPU provider.
+    assert SessionConfig(providers=("auto",), precision="bf16").provider_names() == [
+        "CUDAExecutionProvider",
         "OpenVINO",
         "CPUExecutionProvider",
     ]

@@ -70,25 +70,31 @@ def backend_log():
     logger.setLevel(level)
 
 
-def test_openvino_is_chosen_by_name_and_by_auto_without_cuda(tmp_path, backend_log):
+def test_openvino_is_chosen_by_name_and_by_auto_at_bf16_only(tmp_path, backend_log):
     path = _step_graph(tmp_path / "step.onnx")
     explicit = open_graph(path, SessionConfig(providers=("openvino",), intra_op_threads=1))
     assert isinstance(explicit, OpenVinoModel)
     assert explicit.provider == "OpenVINO"
-    auto = open_graph(path, SessionConfig(providers=("auto",)))
-    if auto.provider != "CUDAExecutionProvider":
-        assert isinstance(auto, OpenVinoModel)
+    auto_f32 = open_graph(path, SessionConfig(providers=("auto",)))
+    auto_bf16 = open_graph(path, SessionConfig(providers=("auto",), precision="bf16"))
+    if auto_f32.provider != "CUDAExecutionProvider":
+        # At f32 OpenVINO buys nothing on a CPU: auto goes to ONNX Runtime's CPU provider.
+        assert isinstance(auto_f32, OnnxModel)
+        assert auto_f32.provider == "CPUExecutionProvider"
+    if auto_bf16.provider != "CUDAExecutionProvider":
+        assert isinstance(auto_bf16, OpenVinoModel)
     lines = [r.getMessage() for r in backend_log if "runs on" in r.getMessage()]
-    assert len(lines) == 2  # one line per graph opened
+    assert len(lines) == 3  # one line per graph opened
     assert "OpenVINO" in lines[0]
     assert "f32, 1 threads" in lines[0]
 
 
-def test_auto_without_openvino_installed_falls_to_onnx_runtime_and_says_why(
+def test_auto_at_bf16_without_openvino_installed_falls_to_onnx_runtime_and_says_why(
     tmp_path, backend_log, monkeypatch
 ):
     monkeypatch.setattr(backends, "openvino_installed", lambda: False)
-    graph = open_graph(_step_graph(tmp_path / "step.onnx"), SessionConfig(providers=("auto",)))
+    config = SessionConfig(providers=("auto",), precision="bf16")
+    graph = open_graph(_step_graph(tmp_path / "step.onnx"), config)
     assert isinstance(graph, OnnxModel)
     (line,) = [r.getMessage() for r in backend_log if "runs on" in r.getMessage()]
     if graph.provider == "CPUExecutionProvider":
