@@ -313,6 +313,8 @@ def _node_inference_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"precision:={args.precision}")
     if args.threads is not None:
         overrides.append(f"intra_op_threads:={args.threads}")
+    if args.executor:
+        overrides.append(f"executor:={args.executor}")
     return overrides
 
 
@@ -431,18 +433,9 @@ SOAK_COUNTERS = ("frames_received", "steps", "stale_ticks", "missed_ticks", "ach
 
 def _default_bundle() -> Path:
     """models/rt1-tiny of the package, exported from the shipped weights if missing or stale."""
-    from rt_ros.model.shipped import DEFAULT_BUNDLE, bundle_is_current, shipped_weights
-    from rt_ros.paths import share_dir
+    from rt_ros.model.shipped import ensure_default_bundle
 
-    folder = share_dir() / DEFAULT_BUNDLE
-    weights = shipped_weights()
-    if not bundle_is_current(folder, weights):
-        source = weights or "seeded random weights: no trained weights are shipped"
-        console.print(f"exporting the default bundle {folder} from {source}")
-        _export_with_progress(
-            folder, "rt1-tiny", weights, 0, "rt1_everyday_robots", held_out=False
-        )
-    return folder
+    return ensure_default_bundle(progress=lambda message: console.log(f"rt1-tiny: {message}"))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -803,6 +796,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=("f32", "bf16"), help="the node's precision (bf16: openvino)"
     )
     bench_node.add_argument("--threads", type=int, help="the node's threads per graph")
+    bench_node.add_argument(
+        "--executor", choices=("multi_threaded", "events"), help="the node's executor"
+    )
     bench_node.add_argument(
         "--dds-profile",
         nargs="+",

@@ -48,5 +48,8 @@ def ensure_default_bundle(
     folder = Path(folder) if folder is not None else share_dir() / DEFAULT_BUNDLE
     weights = shipped_weights()
     if not bundle_is_current(folder, weights):
+        if progress is not None:
+            source = weights or "seeded random weights: no trained weights are shipped"
+            progress(f"exporting the default bundle {folder} from {source}")
         export_bundle(folder, SHIPPED_PRESET, checkpoint=weights, progress=progress)
     return folder

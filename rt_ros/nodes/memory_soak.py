@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,9 +37,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from rt_ros.nodes.image_conversion import rgb_to_image_msg
-from rt_ros.nodes.node_benchmark import dds_environment
+from rt_ros.nodes.node_benchmark import dds_environment, policy_node_argv
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
-from rt_ros.paths import config_dir
 
 INSTRUCTION = "pick coke can"
 COMPRESSED_TOPIC = "camera/image_raw/compressed"
@@ -234,22 +232,12 @@ def run_memory_soak(
 ) -> SoakResult:
     """Run the node under the fault mix for `duration_s`; memory samples and final counters."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    argv = [
-        sys.executable,
-        "-m",
-        "rt_ros.nodes.policy_node",
-        "--ros-args",
-        "--params-file",
-        str(config_dir() / "policy.yaml"),
-        "-p",
-        f"model_path:={bundle}",
-        "-p",
-        f"control_rate_hz:={float(control_rate_hz)!r}",
-        "-p",
+    argv = policy_node_argv(
+        bundle,
+        control_rate_hz,
         f"compressed_image_topic:={COMPRESSED_TOPIC}",
-        "-p",
         "diagnostics_period_s:=1.0",
-    ]
+    )
     result = SoakResult(duration_s)
     generator = np.random.default_rng(0)
     frames = [generator.integers(0, 256, (480, 640, 3), np.uint8) for _ in range(4)]

@@ -83,6 +83,24 @@ class NodeBenchResult:
         return self.frames_received / self.frames_published if self.frames_published else 0.0
 
 
+def policy_node_argv(bundle: Path, control_rate_hz: float, *overrides: str) -> list[str]:
+    """The command line of a policy node on `bundle` with config/policy.yaml and parameter
+    `overrides` (`name:=value`)."""
+    return [
+        sys.executable,
+        "-m",
+        "rt_ros.nodes.policy_node",
+        "--ros-args",
+        "--params-file",
+        str(config_dir() / "policy.yaml"),
+        "-p",
+        f"model_path:={bundle}",
+        "-p",
+        f"control_rate_hz:={float(control_rate_hz)!r}",
+        *(item for override in overrides for item in ("-p", override)),
+    ]
+
+
 def dds_environment(profile: Path | None) -> dict[str, str]:
     """This process's environment with `profile` as the Fast DDS profile (None: none at all)."""
     env = dict(os.environ)
@@ -195,23 +213,13 @@ def run_node_benchmark(
     env = dds_environment(dds_profile)
     # Every step and every frame interval of the measured time fits in the latency window.
     window = max(10, int(max(control_rate_hz, camera_rate_hz) * duration_s))
-    argv = [
-        sys.executable,
-        "-m",
-        "rt_ros.nodes.policy_node",
-        "--ros-args",
-        "--params-file",
-        str(config_dir() / "policy.yaml"),
-        "-p",
-        f"model_path:={bundle}",
-        "-p",
-        f"control_rate_hz:={float(control_rate_hz)!r}",
-        "-p",
+    argv = policy_node_argv(
+        bundle,
+        control_rate_hz,
         f"latency_window_size:={window}",
-        "-p",
         f"diagnostics_period_s:={DIAGNOSTICS_PERIOD_S!r}",
-        *(item for override in inference for item in ("-p", override)),
-    ]
+        *inference,
+    )
     height, width, _ = frame_shape
     camera_argv = [
         sys.executable,

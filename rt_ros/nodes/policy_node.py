@@ -31,7 +31,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.experimental import EventsExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
@@ -98,6 +99,10 @@ FRAME_REJECT_REASONS = (
     "unusable",  # refused by the policy at a control tick
 )
 INFERENCE_MODES = ("local", "remote")
+# multi_threaded: intake, control and dispatch on threads of their own (a decoder never holds
+# the tick back); events: rclpy's EventsExecutor, one thread, less dispatch overhead, but a
+# CompressedImage decode runs between ticks.
+EXECUTORS = ("multi_threaded", "events")
 REMOTE_KINDS = ("rt_ros", "openvla", "rt2_text")
 # remote.deadline_s 0: this fraction of the control period, leaving the rest for the node.
 DEFAULT_DEADLINE_FRACTION = 0.5
@@ -137,6 +142,12 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
         None,
     ),
     "control_rate_hz": (3.0, "policy steps per second (RT-1: 3 Hz)", _float_range(0.1, 100.0)),
+    "executor": (
+        "multi_threaded",
+        "multi_threaded (intake, control and dispatch threads) or events (rclpy's "
+        "EventsExecutor: one thread; a JPEG/PNG decode then runs between control ticks)",
+        None,
+    ),
     "stale_image_timeout_s": (
         0.5,
         "a frame older than this (by its stamp) is stale: publish a stop, do not run the model",
@@ -216,6 +227,7 @@ class PolicyNodeSettings:
     use_cuda_graph: bool
     spin_wait: bool
     control_rate_hz: float
+    executor: str
     stale_image_timeout_s: float
     max_history_gap_s: float
     max_future_stamp_s: float
@@ -265,6 +277,10 @@ class PolicyNodeSettings:
         ):
             if not getattr(self, name):
                 raise ConfigError(f"parameter {name} must name a topic, got an empty string")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"parameter executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}"
+            )
         if self.inference not in INFERENCE_MODES:
             raise ConfigError(
                 f"parameter inference must be one of {', '.join(INFERENCE_MODES)}, got "
@@ -465,8 +481,10 @@ class PolicyNode(Node):
         )
 
     def destroy_node(self) -> None:
-        if self.remote is not None:
-            self.remote.close()
+        # Also called (by rclpy's shutdown) on a node whose __init__ failed on a bad parameter.
+        remote = getattr(self, "remote", None)
+        if remote is not None:
+            remote.close()
         super().destroy_node()
 
     def _read_settings(self) -> PolicyNodeSettings:
@@ -800,6 +818,15 @@ class PolicyNode(Node):
         self._diagnostics_pub.publish(message)
 
 
+def make_executor(kind: str) -> Executor:
+    """The executor the `executor` parameter names."""
+    if kind == "events":
+        return EventsExecutor()
+    # Intake, the control tick and the executor's own dispatch each get a thread: with two, a
+    # control tick was occasionally skipped at 20 Hz on two CPU cores (see README, bench-node).
+    return MultiThreadedExecutor(num_threads=3)
+
+
 def main(args: list[str] | None = None) -> int:
     """Console script `policy_node` (also `python -m rt_ros.nodes.policy_node`): runs until
     SIGINT/SIGTERM (however many arrive), then exits 0."""
@@ -812,9 +839,7 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
         rclpy.try_shutdown()
         return 2
-    # Intake, the control tick and the executor's own dispatch each get a thread: with two, a
-    # control tick was occasionally skipped at 20 Hz on two CPU cores (see README, bench-node).
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = make_executor(node.settings.executor)
     executor.add_node(node)
     try:
         while not stop_requested.is_set() and rclpy.ok():

@@ -196,10 +196,10 @@ def _yaml_value(value: Any) -> str:
     return str(value)
 
 
-@pytest.fixture(scope="session")
-def ros_domain_id() -> Iterator[int]:
-    """This test process's ROS_DOMAIN_ID, also set in os.environ while the session runs."""
-    domain_id = DOMAIN_IDS[os.getpid() % len(DOMAIN_IDS)]
+def claim_domain_id(domain_ids: range) -> Iterator[int]:
+    """For a session fixture: this test process's ROS_DOMAIN_ID among `domain_ids` (by pid),
+    set in os.environ until the fixture ends, then the previous value back."""
+    domain_id = domain_ids[os.getpid() % len(domain_ids)]
     previous = os.environ.get("ROS_DOMAIN_ID")
     os.environ["ROS_DOMAIN_ID"] = str(domain_id)
     yield domain_id
@@ -207,6 +207,12 @@ def ros_domain_id() -> Iterator[int]:
         os.environ.pop("ROS_DOMAIN_ID", None)
     else:
         os.environ["ROS_DOMAIN_ID"] = previous
+
+
+@pytest.fixture(scope="session")
+def ros_domain_id() -> Iterator[int]:
+    """This test process's ROS_DOMAIN_ID, also set in os.environ while the session runs."""
+    yield from claim_domain_id(DOMAIN_IDS)
 
 
 @pytest.fixture

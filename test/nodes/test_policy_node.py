@@ -131,8 +131,9 @@ def start_policy(start_node, tiny_bundle):
     return start
 
 
-def test_commands_arrive_at_the_control_rate_with_the_frame_stamp(start_policy, harness):
-    process = start_policy()
+@pytest.mark.parametrize("executor", ["multi_threaded", "events"])
+def test_commands_arrive_at_the_control_rate_with_the_frame_stamp(start_policy, harness, executor):
+    process = start_policy(executor=executor)
     harness.wait_connected()
     harness.say("pick coke can")
     with harness.ros.repeat(harness.camera, harness.frame_msg, CAMERA_RATE_HZ):
@@ -292,6 +293,18 @@ def test_missing_bundle_exits_with_a_clear_error(start_node, tmp_path):
     )
     assert process.wait(30.0) == 2
     assert "manifest is missing" in process.output
+
+
+def test_unknown_executor_exits_with_a_clear_error(start_node, tiny_bundle):
+    process = start_node(
+        "policy_node",
+        params_file="policy.yaml",
+        overrides={"model_path": str(tiny_bundle), "executor": "static_single"},
+    )
+    assert process.wait(30.0) == 2
+    assert "executor must be one of multi_threaded, events, got 'static_single'" in (
+        process.output
+    )
 
 
 def test_compressed_frames_and_the_debug_image(start_policy, harness):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="needs rclpy (the ros extra or a ROS 2 install)")
 pytest.importorskip("fastapi", reason="the policy server needs the serve extra")
 
+from conftest import claim_domain_id  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.time import Time  # noqa: E402
@@ -43,14 +43,7 @@ WAIT_S = 30.0
 
 @pytest.fixture(scope="session")
 def ros_domain_id() -> Iterator[int]:
-    domain_id = DOMAIN_IDS[os.getpid() % len(DOMAIN_IDS)]
-    previous = os.environ.get("ROS_DOMAIN_ID")
-    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
-    yield domain_id
-    if previous is None:
-        os.environ.pop("ROS_DOMAIN_ID", None)
-    else:
-        os.environ["ROS_DOMAIN_ID"] = previous
+    yield from claim_domain_id(DOMAIN_IDS)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ controller's Float64MultiArray out) and checks the joint velocities against the 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy is not importable (install the ros extra)")
 pytest.importorskip("pinocchio", reason="the joint interfaces need pinocchio (`pin` on PyPI)")
 
+from conftest import claim_domain_id
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import JointState
@@ -41,14 +41,7 @@ QDOT_TOLERANCE = 1e-9
 @pytest.fixture(scope="session")
 def ros_domain_id():
     """A domain of its own (61-70), apart from the other node tests (1-60; see conftest.py)."""
-    domain_id = 61 + os.getpid() % 10
-    previous = os.environ.get("ROS_DOMAIN_ID")
-    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
-    yield domain_id
-    if previous is None:
-        os.environ.pop("ROS_DOMAIN_ID", None)
-    else:
-        os.environ["ROS_DOMAIN_ID"] = previous
+    yield from claim_domain_id(range(61, 71))
 
 
 def joint_state(ros, positions) -> JointState:
