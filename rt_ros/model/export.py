@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import inspect
 import io
 import logging
 import os
@@ -47,7 +48,14 @@ from rt_ros.runtime.manifest import (
 OPSET = 18
 # Parity thresholds between ONNX Runtime and PyTorch in fp32.
 MAX_LOGIT_DIFFERENCE = 1e-4
-PARITY_TRIALS = 3
+# Batch sizes of the parity trials: graphs take any batch (a policy server runs several robots'
+# steps in one call); the node runs batch 1.
+PARITY_BATCH_SIZES = (1, 3, 2)
+PARITY_TRIALS = len(PARITY_BATCH_SIZES)
+# The graphs' leading axis is symbolic, from 1 to this many. torch.export specialises an example
+# of size 1, so the graphs are traced with EXAMPLE_BATCH_SIZE.
+MAX_BATCH_SIZE = 64
+EXAMPLE_BATCH_SIZE = 2
 CALIBRATION_BATCHES = 4
 
 ProgressCallback = Callable[[str], None]
@@ -72,10 +80,11 @@ class ParityReport:
     max_logit_difference: float
     argmax_identical: bool
     trials: int
+    batch_sizes: tuple[int, ...] = PARITY_BATCH_SIZES
 
 
 class _FrameEncoderGraph(nn.Module):
-    """frame_encoder.onnx: image uint8 [1,H,W,3] + embedding [1,E] -> frame tokens [1,N,D]."""
+    """frame_encoder.onnx: image uint8 [B,H,W,3] + embedding [B,E] -> frame tokens [B,N,D]."""
 
     def __init__(self, model: RT1) -> None:
         super().__init__()
@@ -86,7 +95,8 @@ class _FrameEncoderGraph(nn.Module):
 
 
 class _PolicyGraph(nn.Module):
-    """policy.onnx: cached tokens [1,T,N,D] + current step (scalar int64) -> logits [1,A,V]."""
+    """policy.onnx: cached tokens [B,T,N,D] + current step (scalar int64, one for the whole
+    batch) -> logits [B,A,V]."""
 
     def __init__(self, model: RT1) -> None:
         super().__init__()
@@ -168,7 +178,19 @@ def cached_instruction_encoder(progress: ProgressCallback) -> tuple[Path, dict]:
     return folder, spec
 
 
-def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list, outputs: list) -> None:
+def _export_graph(
+    module: nn.Module,
+    args: tuple,
+    path: Path,
+    inputs: list,
+    outputs: list,
+    batched: tuple[str, ...],
+) -> None:
+    """Export `module` traced on `args`; the leading axis of the arguments named in `batched`
+    (forward's parameter names) is the symbolic batch axis."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH_SIZE)
+    parameters = inspect.signature(module.forward).parameters
+    dynamic_shapes = {name: ({0: batch} if name in batched else None) for name in parameters}
     # The exporter's optimiser reports every folded constant at INFO; keep the console readable.
     # It also warns that torchvision's ops are not registered (rt_ros uses none of them).
     for name in ("onnxscript", "onnx_ir"):
@@ -180,6 +202,8 @@ def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list, outp
         warnings.catch_warnings(),
     ):
         warnings.filterwarnings("ignore", category=FutureWarning)
+        # Both frame-encoder inputs share the batch axis; the exporter says it keeps one name.
+        warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
         program = torch.onnx.export(
             module,
             args,
@@ -188,6 +212,7 @@ def _export_graph(module: nn.Module, args: tuple, path: Path, inputs: list, outp
             output_names=outputs,
             opset_version=OPSET,
             dynamo=True,
+            dynamic_shapes=dynamic_shapes,
             external_data=False,
             verbose=False,
         )
@@ -206,12 +231,12 @@ def check_parity(
     token_difference = logit_difference = token_scale = 0.0
     argmax_identical = True
     with torch.no_grad():
-        for _ in range(PARITY_TRIALS):
+        for batch in PARITY_BATCH_SIZES:
             image = generator.integers(
-                0, 256, (1, preset.image_height_px, preset.image_width_px, 3), dtype=np.uint8
+                0, 256, (batch, preset.image_height_px, preset.image_width_px, 3), dtype=np.uint8
             )
-            embedding = generator.standard_normal((1, preset.embedding_dim)).astype(np.float32)
-            embedding /= np.linalg.norm(embedding)
+            embedding = generator.standard_normal((batch, preset.embedding_dim)).astype(np.float32)
+            embedding /= np.linalg.norm(embedding, axis=-1, keepdims=True)
             expected_tokens = model.frame_encoder(
                 torch.from_numpy(image), torch.from_numpy(embedding)
             )
@@ -221,7 +246,7 @@ def check_parity(
                 token_difference, float(np.abs(tokens - expected_tokens.numpy()).max())
             )
             window = generator.standard_normal(
-                (1, preset.history_length, preset.tokens_per_frame, preset.token_dim)
+                (batch, preset.history_length, preset.tokens_per_frame, preset.token_dim)
             ).astype(np.float32)
             for step in range(preset.history_length):
                 current = np.array(step, np.int64)
@@ -316,9 +341,10 @@ def export_bundle(
 
     say("exporting frame_encoder.onnx")
     image = torch.zeros(
-        (1, preset_obj.image_height_px, preset_obj.image_width_px, 3), dtype=torch.uint8
+        (EXAMPLE_BATCH_SIZE, preset_obj.image_height_px, preset_obj.image_width_px, 3),
+        dtype=torch.uint8,
     )
-    embedding = torch.zeros((1, preset_obj.embedding_dim))
+    embedding = torch.zeros((EXAMPLE_BATCH_SIZE, preset_obj.embedding_dim))
     frame_encoder_path = out_dir / "frame_encoder.onnx"
     _export_graph(
         _FrameEncoderGraph(model).eval(),
@@ -326,10 +352,16 @@ def export_bundle(
         frame_encoder_path,
         [IMAGE_INPUT, EMBEDDING_INPUT],
         [FRAME_TOKENS],
+        batched=("image", "instruction_embedding"),
     )
     say("exporting policy.onnx")
     window = torch.zeros(
-        (1, preset_obj.history_length, preset_obj.tokens_per_frame, preset_obj.token_dim)
+        (
+            EXAMPLE_BATCH_SIZE,
+            preset_obj.history_length,
+            preset_obj.tokens_per_frame,
+            preset_obj.token_dim,
+        )
     )
     policy_path = out_dir / "policy.onnx"
     _export_graph(
@@ -338,6 +370,7 @@ def export_bundle(
         policy_path,
         [FRAME_TOKENS, CURRENT_STEP_INPUT],
         [LOGITS_OUTPUT],
+        batched=("frame_tokens",),
     )
 
     say("checking ONNX Runtime against PyTorch")

@@ -34,6 +34,8 @@ def bundle_is_current(folder: Path, weights: Path | None) -> bool:
         manifest = BundleManifest.load(folder)
     except RtRosError:  # an unreadable manifest: export again
         return False
+    if "batch_sizes" not in manifest.provenance.get("parity", {}):
+        return False  # exported before the graphs took a batch axis
     if weights is None:
         return manifest.untrained
     return manifest.provenance.get("checkpoint_sha256") == sha256_of(weights)

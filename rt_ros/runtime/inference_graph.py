@@ -26,6 +26,24 @@ class TensorSpec:
     def is_fixed(self) -> bool:
         return all(isinstance(dim, int) for dim in self.shape)
 
+    @property
+    def has_batch_axis(self) -> bool:
+        """Whether the leading axis is symbolic (any batch size) and all others are fixed."""
+        return (
+            len(self.shape) > 0
+            and not isinstance(self.shape[0], int)
+            and all(isinstance(dim, int) for dim in self.shape[1:])
+        )
+
+    def batch_one_shape(self) -> tuple[int, ...] | None:
+        """The shape at batch size 1: fixed shapes as they are, a symbolic batch axis as 1;
+        None when another axis is symbolic."""
+        if self.is_fixed:
+            return tuple(self.shape)
+        if self.has_batch_axis:
+            return (1, *self.shape[1:])
+        return None
+
 
 class InferenceGraph(abc.ABC):
     """One graph of a bundle, loaded by one backend and ready to run."""
@@ -46,6 +64,13 @@ class InferenceGraph(abc.ABC):
     @abc.abstractmethod
     def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> list:
         """Run the graph; returns host copies of the requested outputs (all by default)."""
+
+    @property
+    def batches(self) -> bool:
+        """Whether one run takes several items: every input but scalars has a symbolic batch
+        axis (rt_ros exports them so; bundles from before, and OpenVINO's graphs, run one)."""
+        tensors = [spec for spec in self.inputs.values() if spec.shape]
+        return bool(tensors) and all(spec.has_batch_axis for spec in tensors)
 
     def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> None:
         """Names, dtypes and fixed shapes of the feeds, checked before the backend sees them."""

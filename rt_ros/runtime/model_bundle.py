@@ -80,6 +80,10 @@ class ModelBundle:
         return f"{self.frame_encoder.precision}/{self.policy.precision}"
 
 
+# In an expected shape: the leading batch axis, 1 or symbolic.
+BATCH_AXIS = object()
+
+
 def _expect(
     graph: InferenceGraph, kind: str, name: str, shape: tuple, fields: tuple[str, ...]
 ) -> None:
@@ -97,6 +101,14 @@ def _expect(
             f"{len(shape)} ({', '.join(fields)})"
         )
     for axis, (want, got) in enumerate(zip(shape, actual, strict=True)):
+        if want is BATCH_AXIS:
+            # Bundles exported before the batch axis became symbolic have batch size 1.
+            if isinstance(got, int) and got != 1:
+                raise BundleError(
+                    f"{graph.path.name}: {kind} {name!r} has a fixed batch size {got}; rt_ros "
+                    f"exports batch size 1 or a symbolic batch axis"
+                )
+            continue
         if want is not None and got != want:
             raise BundleError(
                 f"{graph.path.name}: {kind} {name!r} axis {axis} is {got} but the manifest "
@@ -114,28 +126,28 @@ def check_graphs_against_manifest(
         frame_encoder,
         "input",
         IMAGE_INPUT,
-        (1, image.height_px, image.width_px, 3),
+        (BATCH_AXIS, image.height_px, image.width_px, 3),
         ("batch", "image.height_px", "image.width_px", "image.color"),
     )
     _expect(
         frame_encoder,
         "input",
         EMBEDDING_INPUT,
-        (1, manifest.embedding_dim),
+        (BATCH_AXIS, manifest.embedding_dim),
         ("batch", "instruction_encoder.embedding_dim"),
     )
     _expect(
         frame_encoder,
         "output",
         FRAME_TOKENS,
-        (1, manifest.tokens_per_frame, manifest.token_dim),
+        (BATCH_AXIS, manifest.tokens_per_frame, manifest.token_dim),
         ("batch", "tokens_per_frame", "token_dim"),
     )
     _expect(
         policy,
         "input",
         FRAME_TOKENS,
-        (1, manifest.history_length, manifest.tokens_per_frame, manifest.token_dim),
+        (BATCH_AXIS, manifest.history_length, manifest.tokens_per_frame, manifest.token_dim),
         ("batch", "history_length", "tokens_per_frame", "token_dim"),
     )
     _expect(policy, "input", CURRENT_STEP_INPUT, (), ())
@@ -143,6 +155,6 @@ def check_graphs_against_manifest(
         policy,
         "output",
         LOGITS_OUTPUT,
-        (1, len(space.dimensions), space.num_bins),
+        (BATCH_AXIS, len(space.dimensions), space.num_bins),
         ("batch", "action_space.dimensions", "action_space.num_bins"),
     )

@@ -233,7 +233,9 @@ def _spec(node_arg: ort.NodeArg) -> TensorSpec:
 
 
 class OnnxModel(InferenceGraph):
-    """One graph on ONNX Runtime: fixed-shape graphs run through IO binding with buffers made once.
+    """One graph on ONNX Runtime. Runs at batch size 1 go through IO binding with buffers made
+    once (and CUDA graphs where asked); a graph with a symbolic batch axis also takes larger
+    batches, through a plain run.
 
     `session`: one already opened from `path` (rt_ros.runtime.backends opens it while choosing).
     """
@@ -257,8 +259,10 @@ class OnnxModel(InferenceGraph):
             arg.name: _spec(arg) for arg in self.session.get_outputs()
         }
         self._device = _DEVICE_OF_PROVIDER[self.provider]
-        fixed = all(spec.is_fixed for spec in (*self.inputs.values(), *self.outputs.values()))
-        self._binding = self._bind_buffers() if fixed else None
+        specs = (*self.inputs.values(), *self.outputs.values())
+        self._bound_shapes = {spec.name: spec.batch_one_shape() for spec in specs}
+        bindable = all(shape is not None for shape in self._bound_shapes.values())
+        self._binding = self._bind_buffers() if bindable else None
 
     @property
     def description(self) -> str:
@@ -274,14 +278,14 @@ class OnnxModel(InferenceGraph):
         self._input_values = {}
         for name, spec in self.inputs.items():
             value = ort.OrtValue.ortvalue_from_shape_and_type(
-                list(spec.shape), spec.dtype, self._device, self.config.device_id
+                list(self._bound_shapes[name]), spec.dtype, self._device, self.config.device_id
             )
             binding.bind_ortvalue_input(name, value)
             self._input_values[name] = value
         self._output_values = {}
         for name, spec in self.outputs.items():
             value = ort.OrtValue.ortvalue_from_shape_and_type(
-                list(spec.shape), spec.dtype, self._device, self.config.device_id
+                list(self._bound_shapes[name]), spec.dtype, self._device, self.config.device_id
             )
             binding.bind_ortvalue_output(name, value)
             self._output_values[name] = value
@@ -291,7 +295,10 @@ class OnnxModel(InferenceGraph):
         """Run the graph; returns host arrays of the requested outputs (all by default)."""
         self.check_feeds(feeds)
         names = list(outputs) if outputs is not None else list(self.outputs)
-        if self._binding is None:
+        bound = self._binding is not None and all(
+            array.shape == self._bound_shapes[name] for name, array in feeds.items()
+        )
+        if not bound:
             return self.session.run(names, dict(feeds))
         for name, array in feeds.items():
             self._input_values[name].update_inplace(np.ascontiguousarray(array))

@@ -57,6 +57,18 @@ def _spec(port) -> TensorSpec:  # port: an openvino Output of a compiled model
     return TensorSpec(port.get_any_name(), dims, port.get_element_type().to_dtype().type)
 
 
+def _fix_batch_size_one(model) -> None:  # model: an openvino Model
+    """A symbolic batch axis becomes 1: the CPU plugin plans fixed shapes best, and one request's
+    own tensors are written in place every run. OpenVINO graphs run one item at a time."""
+    shapes = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        if shape.rank.is_static and len(shape) > 0 and shape[0].is_dynamic:
+            shapes[port.get_any_name()] = [1, *(dim.get_length() for dim in list(shape)[1:])]
+    if shapes:
+        model.reshape(shapes)
+
+
 class OpenVinoModel(InferenceGraph):
     """One graph compiled by OpenVINO for the CPU, with one inference request reused every run."""
 
@@ -72,6 +84,7 @@ class OpenVinoModel(InferenceGraph):
             properties["INFERENCE_NUM_THREADS"] = str(self.config.intra_op_threads)
         try:
             model = core.read_model(str(self.path))
+            _fix_batch_size_one(model)
             self._compiled = core.compile_model(model, DEVICE, properties)
         except RuntimeError as error:
             # OpenVINO's message starts with its source location; its last line says what.

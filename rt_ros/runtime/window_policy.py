@@ -9,6 +9,7 @@ episode at slot t until the window is full), so a step here is the step `Policy`
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_codec import ActionTokenCodec
-from rt_ros.runtime.errors import TokenWindowError
+from rt_ros.runtime.errors import RtRosError, TokenWindowError
 from rt_ros.runtime.frame_preprocess import resize_frame
 from rt_ros.runtime.manifest import (
     CURRENT_STEP_INPUT,
@@ -28,6 +29,15 @@ from rt_ros.runtime.manifest import (
 from rt_ros.runtime.model_bundle import ModelBundle
 from rt_ros.runtime.onnx_session import SessionConfig
 from rt_ros.runtime.policy import StepTimings
+
+
+@dataclass(frozen=True)
+class WindowInput:
+    """One robot's step: its instruction, newest frame (RGB uint8 HxWx3) and earlier tokens."""
+
+    instruction: str
+    rgb_frame: np.ndarray
+    history: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,75 @@ class WindowPolicy:
         if not np.isfinite(history).all():
             raise TokenWindowError("history: tokens must be finite (NaN or infinity found)")
         return history.astype(np.float32, copy=False)
+
+    @property
+    def batches(self) -> bool:
+        """Whether several robots' steps run as one batch through the graphs (else in turn)."""
+        return self.bundle.frame_encoder.batches and self.bundle.policy.batches
+
+    def step_batch(self, items: Sequence[WindowInput]) -> list[WindowStep | RtRosError]:
+        """Several robots' steps: per item its WindowStep, or the error that refused it (the
+        others still run). Where the graphs batch, steps with the same number of earlier frames
+        run as one batch (they share the transformer's current step); each item's timings are
+        its batch's. The results equal those of `step` on each item."""
+        if not self.batches:
+            return [self.step_or_error(item) for item in items]
+        results: list[WindowStep | RtRosError | None] = [None] * len(items)
+        groups: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {}
+        started_ns = time.perf_counter_ns()
+        for index, item in enumerate(items):
+            try:
+                history = self.check_history(item.history)
+                embedding = self.bundle.instruction_encoder.encode(item.instruction)
+                image = resize_frame(item.rgb_frame, *self.image_size_px)
+            except RtRosError as error:
+                results[index] = error
+                continue
+            groups.setdefault(history.shape[0], []).append((index, history, embedding, image))
+        preprocess_ms = (time.perf_counter_ns() - started_ns) / 1e6 / max(1, len(items))
+        for frames, group in groups.items():
+            steps = self._run_group(frames, group, preprocess_ms)
+            for entry, step in zip(group, steps, strict=True):
+                results[entry[0]] = step
+        return results
+
+    def step_or_error(self, item: WindowInput) -> WindowStep | RtRosError:
+        """`step` on one item; the error that refused it instead of raising it."""
+        try:
+            return self.step(item.instruction, item.rgb_frame, item.history)
+        except RtRosError as error:
+            return error
+
+    def _run_group(self, frames: int, group: list, preprocess_ms: float) -> list[WindowStep]:
+        """One batch of steps that all hold `frames` earlier frames."""
+        started_ns = time.perf_counter_ns()
+        images = np.concatenate([entry[3] for entry in group])  # each [1, H, W, 3]
+        embeddings = np.stack([entry[2] for entry in group]).astype(np.float32, copy=False)
+        (tokens,) = self.bundle.frame_encoder.run(
+            {IMAGE_INPUT: images, EMBEDDING_INPUT: embeddings}, [FRAME_TOKENS]
+        )
+        encoded_ns = time.perf_counter_ns()
+        window = np.zeros((len(group), self.history_length, *self.token_shape), np.float32)
+        for row, entry in enumerate(group):
+            window[row, :frames] = entry[1]
+        window[:, frames] = tokens
+        (logits,) = self.bundle.policy.run(
+            {FRAME_TOKENS: window, CURRENT_STEP_INPUT: np.array(frames, np.int64)},
+            [LOGITS_OUTPUT],
+        )
+        transformer_ns = time.perf_counter_ns()
+        actions = [self.codec.decode_logits(row) for row in logits]
+        done_ns = time.perf_counter_ns()
+        timings = StepTimings(
+            preprocess_ms,
+            (encoded_ns - started_ns) / 1e6,
+            (transformer_ns - encoded_ns) / 1e6,
+            (done_ns - transformer_ns) / 1e6,
+        )
+        return [
+            WindowStep(np.array(tokens[row], np.float32), action, timings)
+            for row, action in enumerate(actions)
+        ]
 
     def step(self, instruction: str, rgb_frame: np.ndarray, history: np.ndarray) -> WindowStep:
         """Encode the newest frame, run the transformer on history + it, decode the action."""

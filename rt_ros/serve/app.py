@@ -45,7 +45,7 @@ from rt_ros.runtime.step_protocol import (
     history_from_bytes,
     tokens_to_text,
 )
-from rt_ros.runtime.window_policy import WindowPolicy, WindowStep
+from rt_ros.runtime.window_policy import WindowInput, WindowPolicy, WindowStep
 from rt_ros.serve.batcher import StepBatcher
 from rt_ros.serve.config import ServeConfig
 from rt_ros.serve.guards import BearerTokenMiddleware, BodyLimitMiddleware
@@ -107,13 +107,6 @@ class ServerInfo(BaseModel):
     max_request_bytes: int
     max_batch_size: int
     max_wait_ms: float
-
-
-@dataclass(frozen=True)
-class StepInput:
-    instruction: str
-    rgb: np.ndarray
-    history: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -184,17 +177,18 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
     token_shape = policy.token_shape
     most_history = policy.history_length - 1
 
-    def run_batch(items: Sequence[StepInput]) -> Iterator[StepOutput | Exception]:
-        for item in items:
-            try:
-                step = policy.step(item.instruction, item.rgb, item.history)
-            except RtRosError as error:
-                yield error
-                continue
-            metrics.inference.observe(step.timings.total_ms / 1e3)
-            yield StepOutput(step, len(items))
+    def run_batch(items: Sequence[WindowInput]) -> Iterator[StepOutput | Exception]:
+        # Graphs with a batch axis run the batch in one call per graph (per number of earlier
+        # frames); others run the steps in turn, each answered as soon as it is done.
+        results = policy.step_batch(items) if policy.batches else map(policy.step_or_error, items)
+        for result in results:
+            if isinstance(result, WindowStep):
+                metrics.inference.observe(result.timings.total_ms / 1e3)
+                yield StepOutput(result, len(items))
+            else:
+                yield result
 
-    batcher: StepBatcher[StepInput, StepOutput] = StepBatcher(
+    batcher: StepBatcher[WindowInput, StepOutput] = StepBatcher(
         run_batch, config.max_batch_size, config.max_wait_s, metrics
     )
 
@@ -303,7 +297,7 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
                 frame_width,
                 config.max_frame_pixels,
             )
-            output = await batcher.submit(StepInput(instruction, rgb, history))
+            output = await batcher.submit(WindowInput(instruction, rgb, history))
         except RequestFieldError as error:
             raise refuse(STEP_PATH, error) from error
         except RtRosError as error:
@@ -371,7 +365,7 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
             except ArrayFieldError as error:
                 raise RequestFieldError(422, ("body", "image"), str(error)) from error
             history = np.zeros((0, *token_shape), np.float16)
-            output = await batcher.submit(StepInput(instruction, image, history))
+            output = await batcher.submit(WindowInput(instruction, image, history))
         except RequestFieldError as error:
             raise refuse(ACT_PATH, error) from error
         except RtRosError as error:

@@ -1,10 +1,10 @@
 """Dynamic batching: concurrent steps are coalesced and run together on one inference thread.
 
 The first step of a batch waits up to `max_wait_s` for others (up to `max_batch_size`); steps
-that arrive while a batch runs form the next one without waiting. rt_ros bundles are exported
-with batch size 1, so a batch runs its steps back to back in one call on the inference thread,
-and each step is answered as soon as it is done (not when its batch is): what batching saves is
-the per-step hand-off between the event loop and that thread.
+that arrive while a batch runs form the next one without waiting. A batch is one call on the
+inference thread: bundles whose graphs have a batch axis (rt_ros exports them so) run it through
+each graph at once, older bundles run its steps back to back, each answered as soon as it is
+done.
 """
 
 from __future__ import annotations

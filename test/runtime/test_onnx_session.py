@@ -68,21 +68,32 @@ def test_auto_on_onnx_runtime_falls_back_to_cpu_and_says_so_once(tmp_path, sessi
     assert model.provider in {"CUDAExecutionProvider", "CPUExecutionProvider"}
 
 
-def test_fixed_shape_graph_uses_io_binding_with_same_results(tmp_path):
+def test_batch_one_runs_use_io_binding_and_a_batch_axis_takes_larger_batches(tmp_path):
     fixed = OnnxModel(_affine_graph(tmp_path / "fixed.onnx"), SessionConfig(providers=("cpu",)))
-    dynamic = OnnxModel(
+    batched = OnnxModel(
         _affine_graph(tmp_path / "dynamic.onnx", fixed=False), SessionConfig(providers=("cpu",))
     )
+    # Both bind buffers for batch size 1 (the node's runs, CUDA graphs); only one batches.
     assert fixed.uses_io_binding
-    assert not dynamic.uses_io_binding
+    assert batched.uses_io_binding
+    assert not fixed.batches
+    assert batched.batches
     x = np.array([[1.0, -1.0, 0.5]], np.float32)
     (y_fixed,) = fixed.run({"x": x})
-    (y_dynamic,) = dynamic.run({"x": x})
+    (y_batched,) = batched.run({"x": x})
     np.testing.assert_allclose(y_fixed, [[3.0, 0.0, 4.0]])
-    np.testing.assert_array_equal(y_fixed, y_dynamic)
+    np.testing.assert_array_equal(y_fixed, y_batched)
     # Results are copies: a second run does not change the first result.
     fixed.run({"x": np.zeros((1, 3), np.float32)})
+    batched.run({"x": np.zeros((1, 3), np.float32)})
     np.testing.assert_allclose(y_fixed, [[3.0, 0.0, 4.0]])
+    np.testing.assert_allclose(y_batched, [[3.0, 0.0, 4.0]])
+    # Three rows in one run, then batch size 1 again through the bound buffers.
+    rows = np.array([[1.0, -1.0, 0.5], [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]], np.float32)
+    (y_rows,) = batched.run({"x": rows})
+    np.testing.assert_allclose(y_rows, rows * 2 + [1.0, 2.0, 3.0])
+    (y_again,) = batched.run({"x": x})
+    np.testing.assert_allclose(y_again, [[3.0, 0.0, 4.0]])
 
 
 def test_feeds_are_checked_before_onnx_runtime(tmp_path):
