@@ -100,9 +100,9 @@ FRAME_REJECT_REASONS = (
 INFERENCE_MODES = ("local", "remote")
 # events (default): rclpy's EventsExecutor, one thread; a CompressedImage decode runs between
 # ticks. multi_threaded: intake, control and dispatch on threads of their own. With rt1-tiny at
-# 20 Hz and a 640x480 camera at 30 Hz on 2 cores (bench-node, side by side), events held 20 Hz
-# with no missed tick and every frame delivered; multi_threaded reached 6.5-7 Hz, missed 387-516
-# ticks a minute and lost a fifth of the frames.
+# 20 Hz and a 640x480 camera at 30 Hz on 2 cores (bench-node, one after the other), events held
+# 20 Hz with no missed tick and every frame delivered; multi_threaded reached 6.5-7.6 Hz, missed
+# 387-566 ticks a minute and lost a fifth to a third of the frames.
 EXECUTORS = ("events", "multi_threaded")
 REMOTE_KINDS = ("rt_ros", "openvla", "rt2_text")
 # remote.deadline_s 0: this fraction of the control period, leaving the rest for the node.
