@@ -1,9 +1,8 @@
 """ONNX sessions: provider fallback, IO binding, checks before ONNX Runtime sees a tensor."""
 
-import logging
-
 import numpy as np
 import pytest
+from log_records import records_of
 
 from rt_ros.runtime import onnx_session
 from rt_ros.runtime.errors import BundleError, ConfigError
@@ -35,28 +34,11 @@ def _affine_graph(path, fixed: bool = True):
     return path
 
 
-class _RecordList(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def session_log():
-    """What the session module logs, caught on its own logger: pytest's caplog listens on the root
-    logger, which sees nothing once `launch` is imported in the process (as under colcon test),
-    since loggers made after that do not propagate."""
-    handler = _RecordList()
-    logger = onnx_session.LOGGER
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler.records
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    """What the session module logs, on its own logger."""
+    with records_of(onnx_session.LOGGER) as records:
+        yield records
 
 
 def test_auto_on_onnx_runtime_falls_back_to_cpu_and_says_so_once(tmp_path, session_log):

@@ -4,10 +4,9 @@ Skipped, saying why, only where the openvino package is not installed (scripts/s
 the `openvino` extra, so CI runs these).
 """
 
-import logging
-
 import numpy as np
 import pytest
+from log_records import records_of
 
 from rt_ros.runtime import backends
 from rt_ros.runtime.backends import open_graph
@@ -48,26 +47,11 @@ def _step_graph(path):
     return path
 
 
-class _RecordList(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def backend_log():
-    """What the backend chooser logs, on its own logger (see test_onnx_session.session_log)."""
-    handler = _RecordList()
-    logger = backends.LOGGER
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler.records
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    """What the backend chooser logs, on its own logger."""
+    with records_of(backends.LOGGER) as records:
+        yield records
 
 
 def test_openvino_is_chosen_by_name_and_by_auto_at_bf16_only(tmp_path, backend_log):
