@@ -16,7 +16,6 @@ import os
 import struct
 import subprocess
 import tempfile
-import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -27,18 +26,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from rt_ros.nodes.image_conversion import rgb_to_image_msg
-from rt_ros.nodes.node_benchmark import dds_environment, policy_node_argv
-from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS, STATUS_QOS
+from rt_ros.nodes.node_benchmark import PolicyNodeClient, dds_environment, policy_node_argv
+from rt_ros.nodes.qos import SENSOR_QOS
 
 INSTRUCTION = "pick coke can"
 COMPRESSED_TOPIC = "camera/image_raw/compressed"
@@ -121,55 +115,24 @@ def _raw(encoding: str, width: int, height: int, step: int, data_len: int) -> Im
     return msg
 
 
-class _SoakClient:
-    """Cameras, instruction, commands and diagnostics in this process's own context."""
+class _SoakClient(PolicyNodeClient):
+    """Cameras (raw and compressed) beside the instruction; counts arm commands."""
 
     def __init__(self) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("rt_ros_soak_client", context=self.context)
+        self.commands = 0
+        super().__init__("rt_ros_soak_client")
         self.camera = self.node.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
         self.compressed = self.node.create_publisher(CompressedImage, COMPRESSED_TOPIC, SENSOR_QOS)
-        self.instruction = self.node.create_publisher(String, "instruction", INSTRUCTION_QOS)
-        self.commands = 0
-        self.status: dict[str, str] = {}
-        self.lock = threading.Lock()
-        self.node.create_subscription(TwistStamped, "cmd/arm", self._on_command, COMMAND_QOS)
-        self.node.create_subscription(
-            DiagnosticArray, "/diagnostics", self._on_diagnostics, STATUS_QOS
-        )
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self._executor.spin_once(timeout_sec=0.05)
 
     def _on_command(self, _msg: TwistStamped) -> None:
         with self.lock:
             self.commands += 1
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name.endswith(": policy"):
-                with self.lock:
-                    self.status = {kv.key: kv.value for kv in status.values}
 
     def stamp(self, offset_s: float = 0.0) -> Any:
         stamp = self.node.get_clock().now().to_msg()
         nanoseconds = stamp.sec * 1_000_000_000 + stamp.nanosec + round(offset_s * 1e9)
         stamp.sec, stamp.nanosec = divmod(nanoseconds, 1_000_000_000)
         return stamp
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self._executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
 
 def _faults(client: _SoakClient, frames: list[np.ndarray]) -> list[Callable[[], None]]:

@@ -111,22 +111,23 @@ def dds_environment(profile: Path | None) -> dict[str, str]:
     return env
 
 
-class _BenchClient:
-    """Instruction, command and diagnostics endpoints in this process's own context."""
+class PolicyNodeClient:
+    """A node in this process's own context that talks to a policy node: the instruction out,
+    arm commands and the policy's /diagnostics status in, spun on a thread of its own.
+    Subclasses add endpoints and override `_on_command`; set their attributes before this
+    __init__, which starts spinning."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         self.context = Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("rt_ros_bench_client", context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
         self.instruction = self.node.create_publisher(String, "instruction", INSTRUCTION_QOS)
+        self.lock = threading.Lock()
+        self.status: dict[str, str] = {}
         self.node.create_subscription(TwistStamped, "cmd/arm", self._on_command, COMMAND_QOS)
         self.node.create_subscription(
             DiagnosticArray, "/diagnostics", self._on_diagnostics, STATUS_QOS
         )
-        self.lock = threading.Lock()
-        # Frame stamp -> command arrival, per command (ms); one machine, one clock.
-        self.latency_ms: list[float] = []
-        self.status: dict[str, str] = {}
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
         self._stop = threading.Event()
@@ -141,9 +142,7 @@ class _BenchClient:
         return self.node.get_clock().now().nanoseconds * 1e-9
 
     def _on_command(self, msg: TwistStamped) -> None:
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        with self.lock:
-            self.latency_ms.append((self.now_s() - stamp_s) * 1e3)
+        """One arm command arrived (called on the spin thread)."""
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -157,6 +156,20 @@ class _BenchClient:
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+class _BenchClient(PolicyNodeClient):
+    """Stamp-to-arrival latency of every arm command."""
+
+    def __init__(self) -> None:
+        # Frame stamp -> command arrival, per command (ms); one machine, one clock.
+        self.latency_ms: list[float] = []
+        super().__init__("rt_ros_bench_client")
+
+    def _on_command(self, msg: TwistStamped) -> None:
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self.lock:
+            self.latency_ms.append((self.now_s() - stamp_s) * 1e3)
 
 
 class _Camera:
