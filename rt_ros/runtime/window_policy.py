@@ -9,7 +9,7 @@ episode at slot t until the window is full), so a step here is the step `Policy`
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,20 @@ class WindowInput:
 
 
 @dataclass(frozen=True)
+class _Prepared:
+    """One step made ready for the graphs; `index`: its place among the batch's items."""
+
+    index: int
+    history: np.ndarray  # [frames, tokens_per_frame, token_dim] float32
+    embedding: np.ndarray  # [embedding_dim]
+    image: np.ndarray  # [1, H, W, 3] uint8
+
+    @property
+    def frames(self) -> int:
+        return self.history.shape[0]
+
+
+@dataclass(frozen=True)
 class WindowStep:
     """What one stateless step returns: the new frame's tokens and the action."""
 
@@ -62,8 +76,6 @@ class WindowPolicy:
         self.codec = ActionTokenCodec(self.action_space)
         self.history_length = manifest.history_length
         self.token_shape = (manifest.tokens_per_frame, manifest.token_dim)
-        self._window = np.zeros((1, self.history_length, *self.token_shape), np.float32)
-        self._current_step = np.zeros((), np.int64)
 
     @classmethod
     def from_bundle(
@@ -104,51 +116,64 @@ class WindowPolicy:
         """Whether several robots' steps run as one batch through the graphs (else in turn)."""
         return self.bundle.frame_encoder.batches and self.bundle.policy.batches
 
-    def step_batch(self, items: Sequence[WindowInput]) -> list[WindowStep | RtRosError]:
-        """Several robots' steps: per item its WindowStep, or the error that refused it (the
-        others still run). Where the graphs batch, steps with the same number of earlier frames
-        run as one batch (they share the transformer's current step); each item's timings are
-        its batch's. The results equal those of `step` on each item."""
+    def step(self, instruction: str, rgb_frame: np.ndarray, history: np.ndarray) -> WindowStep:
+        """Encode the newest frame, run the transformer on history + it, decode the action."""
+        started_ns = time.perf_counter_ns()
+        prepared = self._prepare(WindowInput(instruction, rgb_frame, history))
+        preprocess_ms = (time.perf_counter_ns() - started_ns) / 1e6
+        (step,) = self._run_group([prepared], preprocess_ms)
+        return step
+
+    def step_batch(self, items: Sequence[WindowInput]) -> Iterator[WindowStep | RtRosError]:
+        """Several robots' steps, in order: per item its WindowStep, or the error that refused
+        it (the others still run); each equals `step` on the item. Where the graphs batch, steps
+        with the same number of earlier frames run as one batch (they share the transformer's
+        current step) and each item's timings are its batch's; elsewhere the steps run in turn,
+        each yielded as soon as it is done."""
         if not self.batches:
-            return [self.step_or_error(item) for item in items]
-        results: list[WindowStep | RtRosError | None] = [None] * len(items)
-        groups: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {}
+            for item in items:
+                try:
+                    yield self.step(item.instruction, item.rgb_frame, item.history)
+                except RtRosError as error:
+                    yield error
+            return
+        results: list[WindowStep | RtRosError | None] = []
+        groups: dict[int, list[_Prepared]] = {}
         started_ns = time.perf_counter_ns()
         for index, item in enumerate(items):
             try:
-                history = self.check_history(item.history)
-                embedding = self.bundle.instruction_encoder.encode(item.instruction)
-                image = resize_frame(item.rgb_frame, *self.image_size_px)
+                prepared = self._prepare(item, index)
             except RtRosError as error:
-                results[index] = error
+                results.append(error)
                 continue
-            groups.setdefault(history.shape[0], []).append((index, history, embedding, image))
+            results.append(None)  # filled by its batch below
+            groups.setdefault(prepared.frames, []).append(prepared)
         preprocess_ms = (time.perf_counter_ns() - started_ns) / 1e6 / max(1, len(items))
-        for frames, group in groups.items():
-            steps = self._run_group(frames, group, preprocess_ms)
-            for entry, step in zip(group, steps, strict=True):
-                results[entry[0]] = step
-        return results
+        for group in groups.values():
+            for prepared, step in zip(group, self._run_group(group, preprocess_ms), strict=True):
+                results[prepared.index] = step
+        yield from results
 
-    def step_or_error(self, item: WindowInput) -> WindowStep | RtRosError:
-        """`step` on one item; the error that refused it instead of raising it."""
-        try:
-            return self.step(item.instruction, item.rgb_frame, item.history)
-        except RtRosError as error:
-            return error
+    def _prepare(self, item: WindowInput, index: int = 0) -> _Prepared:
+        """The checked history, the instruction's embedding and the resized frame of one step."""
+        history = self.check_history(item.history)
+        embedding = self.bundle.instruction_encoder.encode(item.instruction)
+        image = resize_frame(item.rgb_frame, *self.image_size_px)
+        return _Prepared(index, history, embedding, image)
 
-    def _run_group(self, frames: int, group: list, preprocess_ms: float) -> list[WindowStep]:
-        """One batch of steps that all hold `frames` earlier frames."""
+    def _run_group(self, group: list[_Prepared], preprocess_ms: float) -> list[WindowStep]:
+        """One batch through both graphs: steps that all hold the same number of earlier frames."""
+        frames = group[0].frames
         started_ns = time.perf_counter_ns()
-        images = np.concatenate([entry[3] for entry in group])  # each [1, H, W, 3]
-        embeddings = np.stack([entry[2] for entry in group]).astype(np.float32, copy=False)
+        images = np.concatenate([prepared.image for prepared in group])  # each [1, H, W, 3]
+        embeddings = np.stack([prepared.embedding for prepared in group]).astype(np.float32)
         (tokens,) = self.bundle.frame_encoder.run(
             {IMAGE_INPUT: images, EMBEDDING_INPUT: embeddings}, [FRAME_TOKENS]
         )
         encoded_ns = time.perf_counter_ns()
         window = np.zeros((len(group), self.history_length, *self.token_shape), np.float32)
-        for row, entry in enumerate(group):
-            window[row, :frames] = entry[1]
+        for row, prepared in enumerate(group):
+            window[row, :frames] = prepared.history
         window[:, frames] = tokens
         (logits,) = self.bundle.policy.run(
             {FRAME_TOKENS: window, CURRENT_STEP_INPUT: np.array(frames, np.int64)},
@@ -167,34 +192,3 @@ class WindowPolicy:
             WindowStep(np.array(tokens[row], np.float32), action, timings)
             for row, action in enumerate(actions)
         ]
-
-    def step(self, instruction: str, rgb_frame: np.ndarray, history: np.ndarray) -> WindowStep:
-        """Encode the newest frame, run the transformer on history + it, decode the action."""
-        history = self.check_history(history)
-        started_ns = time.perf_counter_ns()
-        embedding = self.bundle.instruction_encoder.encode(instruction)[np.newaxis]
-        image = resize_frame(rgb_frame, *self.image_size_px)
-        preprocess_ns = time.perf_counter_ns()
-        (tokens,) = self.bundle.frame_encoder.run(
-            {IMAGE_INPUT: image, EMBEDDING_INPUT: np.ascontiguousarray(embedding, np.float32)},
-            [FRAME_TOKENS],
-        )
-        encoded_ns = time.perf_counter_ns()
-        frames = history.shape[0]
-        self._window.fill(0.0)
-        self._window[0, :frames] = history
-        self._window[0, frames] = tokens[0]
-        self._current_step[...] = frames
-        (logits,) = self.bundle.policy.run(
-            {FRAME_TOKENS: self._window, CURRENT_STEP_INPUT: self._current_step}, [LOGITS_OUTPUT]
-        )
-        transformer_ns = time.perf_counter_ns()
-        action = self.codec.decode_logits(logits[0])
-        done_ns = time.perf_counter_ns()
-        timings = StepTimings(
-            (preprocess_ns - started_ns) / 1e6,
-            (encoded_ns - preprocess_ns) / 1e6,
-            (transformer_ns - encoded_ns) / 1e6,
-            (done_ns - transformer_ns) / 1e6,
-        )
-        return WindowStep(np.array(tokens[0], np.float32), action, timings)

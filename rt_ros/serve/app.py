@@ -178,10 +178,7 @@ def create_app(policy: WindowPolicy, config: ServeConfig) -> FastAPI:
     most_history = policy.history_length - 1
 
     def run_batch(items: Sequence[WindowInput]) -> Iterator[StepOutput | Exception]:
-        # Graphs with a batch axis run the batch in one call per graph (per number of earlier
-        # frames); others run the steps in turn, each answered as soon as it is done.
-        results = policy.step_batch(items) if policy.batches else map(policy.step_or_error, items)
-        for result in results:
+        for result in policy.step_batch(items):
             if isinstance(result, WindowStep):
                 metrics.inference.observe(result.timings.total_ms / 1e3)
                 yield StepOutput(result, len(items))

@@ -32,7 +32,7 @@ def test_the_exported_bundle_batches(window_policy) -> None:
 def test_a_batch_equals_each_step_alone(window_policy) -> None:
     # Mixed history lengths: 5 (full window) three times, 0, 2 and 5 again.
     items = _inputs(window_policy, [5, 0, 5, 2, 5, 0, 2])
-    batch = window_policy.step_batch(items)
+    batch = list(window_policy.step_batch(items))
     assert len(batch) == len(items)
     for item, result in zip(items, batch, strict=True):
         alone = window_policy.step(item.instruction, item.rgb_frame, item.history)
@@ -45,7 +45,7 @@ def test_a_batch_equals_each_step_alone(window_policy) -> None:
 def test_a_refused_item_leaves_the_rest_of_its_batch_running(window_policy) -> None:
     good, too_long, _ = _inputs(window_policy, [3, 6, 1])
     bad_frame = WindowInput("open the drawer", np.zeros((4, 4), np.uint8), good.history)
-    results = window_policy.step_batch([good, too_long, bad_frame])
+    results = list(window_policy.step_batch([good, too_long, bad_frame]))
     assert isinstance(results[0], WindowStep)
     assert isinstance(results[1], TokenWindowError)
     assert "at most 5 earlier frames" in str(results[1])
