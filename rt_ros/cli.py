@@ -140,6 +140,34 @@ def _export_shipped(out: Path | None) -> int:
     return 0
 
 
+def _cmd_precompute(args: argparse.Namespace) -> int:
+    from rt_ros.model.precomputed_bundle import precompute_instructions
+    from rt_ros.runtime.benchmark import BENCH_INSTRUCTION
+    from rt_ros.train.bag_reader import BagReader, find_recordings
+    from rt_ros.train.topic_map import load_topic_map
+
+    texts = list(args.instructions or [])
+    if args.instructions_file:
+        try:
+            lines = args.instructions_file.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise ConfigError(f"--instructions-file: {error}") from None
+        texts += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if args.recordings:
+        from rt_ros.runtime.manifest import BundleManifest
+
+        space = BundleManifest.load(args.model).action_space
+        reader = BagReader(load_topic_map(), space)
+        for recording in find_recordings(args.recordings):
+            texts += [episode.instruction for episode in reader.episodes(recording)]
+    if args.bench_instruction:
+        texts.append(BENCH_INSTRUCTION)
+    out = precompute_instructions(args.model, args.out, texts)
+    console.print(f"wrote {out}: {args.model} with {len(set(t.strip() for t in texts))} "
+                  "precomputed instructions")  # fmt: skip
+    return 0
+
+
 def _bench_bundle_for(preset: str) -> Path:
     """A seeded random bundle of the preset, exported once into the cache."""
     from rt_ros.model.export import cache_dir
@@ -728,6 +756,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(func=_cmd_export)
 
+    precompute = commands.add_parser(
+        "precompute-instructions",
+        help="copy a bundle with a fixed instruction set embedded ahead (no sentence encoder)",
+    )
+    precompute.add_argument("--model", type=Path, required=True, help="source bundle folder")
+    precompute.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    precompute.add_argument("--instructions", nargs="+", help="instructions, each one argument")
+    precompute.add_argument(
+        "--instructions-file", type=Path, help="a text file, one instruction per line (# comments)"
+    )
+    precompute.add_argument(
+        "--recordings", type=Path, nargs="+", help="MCAP recordings whose instructions to add"
+    )
+    precompute.add_argument(
+        "--bench-instruction",
+        action="store_true",
+        help="add the instruction `rt-ros bench` times with",
+    )
+    precompute.set_defaults(func=_cmd_precompute)
+
     bench = commands.add_parser(
         "bench", help="cached vs naive step latency per stage, side by side"
     )
@@ -744,8 +792,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="what to time side by side, each providers[:precision[:graph optimization]], e.g. "
         "cpu openvino:bf16 cuda,cpu cpu:f32:disable (providers: auto, tensorrt, cuda, openvino, "
-        "cpu; precision: f32, bf16; ONNX Runtime graph optimization: disable, basic, extended, "
-        "all; cpu:f32:disable beside cpu shows how far float rounding alone moves the tokens). "
+        "cpu; precision: f32, tf32 (cuda), bf16 (openvino); ONNX Runtime graph optimization: "
+        "disable, basic, extended, all; cpu:f32:disable beside cpu shows how far float rounding "
+        "alone moves the tokens). "
         "ONNX Runtime cpu f32 always runs first: the reference of every ratio and agreement. "
         "Default: cpu, and openvino:f32 openvino:bf16 where openvino is installed",
     )
@@ -793,7 +842,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--providers", help="the node's providers, comma-separated (default: config/policy.yaml)"
     )
     bench_node.add_argument(
-        "--precision", choices=("f32", "bf16"), help="the node's precision (bf16: openvino)"
+        "--precision",
+        choices=("f32", "tf32", "bf16"),
+        help="the node's precision (tf32: cuda, bf16: openvino)",
     )
     bench_node.add_argument("--threads", type=int, help="the node's threads per graph")
     bench_node.add_argument(

@@ -133,7 +133,11 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
         "cpu), tensorrt, cuda, openvino, cpu",
         None,
     ),
-    "precision": ("f32", "f32 or bf16 (bf16 runs on the openvino provider only)", None),
+    "precision": (
+        "f32",
+        "f32, tf32 (CUDA's TF32 tensor-core mode) or bf16 (the openvino provider only)",
+        None,
+    ),
     "intra_op_threads": (0, "threads per graph; 0: one per core", _int_range(0, 256)),
     "use_cuda_graph": (False, "capture and replay CUDA graphs (CUDA provider only)", None),
     "spin_wait": (

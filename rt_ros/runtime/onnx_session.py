@@ -40,8 +40,12 @@ OPENVINO_PROVIDER = "OpenVINO"
 AUTO_PROVIDERS = ("cuda", "cpu")
 AUTO_PROVIDERS_REDUCED_PRECISION = ("cuda", OPENVINO, "cpu")
 # Precisions a graph may compute in. ONNX Runtime's CPU and CUDA providers compute our f32 graphs
-# in f32; bf16 needs the OpenVINO backend (on a CPU with AVX-512 BF16 or AMX it runs natively).
-PRECISIONS = ("f32", "bf16")
+# in f32 (CUDA with its TF32 tensor-core mode off, which ONNX Runtime would otherwise turn on);
+# tf32 lets CUDA's matrix products round inputs to TF32 (Ampere and later); bf16 needs the
+# OpenVINO backend (on a CPU with AVX-512 BF16 or AMX it runs natively).
+PRECISIONS = ("f32", "tf32", "bf16")
+# The precision -> the backend that computes it; f32 runs everywhere.
+_PRECISION_PROVIDER = {"tf32": "CUDAExecutionProvider", "bf16": OPENVINO_PROVIDER}
 GRAPH_OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -105,16 +109,18 @@ class SessionConfig:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
-        if self.precision != "f32" and OPENVINO_PROVIDER not in self.provider_names():
+        needed = _PRECISION_PROVIDER.get(self.precision)
+        if needed is not None and needed not in self.provider_names():
+            alias = "cuda" if needed == PROVIDER_ALIASES["cuda"] else OPENVINO
             raise ConfigError(
-                f"precision {self.precision} needs the openvino provider (or auto), "
+                f"precision {self.precision} needs the {alias} provider (or auto), "
                 f"providers are {list(self.providers)}"
             )
 
     def provider_names(self) -> list[str]:
         """The providers to try, in order, without duplicates: ONNX Runtime's names, and
         OPENVINO_PROVIDER for the OpenVINO backend."""
-        auto = AUTO_PROVIDERS if self.precision == "f32" else AUTO_PROVIDERS_REDUCED_PRECISION
+        auto = AUTO_PROVIDERS_REDUCED_PRECISION if self.precision == "bf16" else AUTO_PROVIDERS
         names: list[str] = []
         for name in self.providers:
             for alias in auto if name == "auto" else (name.lower(),):
@@ -155,6 +161,7 @@ def _provider_options(provider: str, config: SessionConfig) -> dict[str, str]:
         return {
             "device_id": str(config.device_id),
             "enable_cuda_graph": "1" if config.use_cuda_graph else "0",
+            "use_tf32": "1" if config.precision == "tf32" else "0",
         }
     if provider == "TensorrtExecutionProvider":
         return {"device_id": str(config.device_id), "trt_engine_cache_enable": "1"}
@@ -259,6 +266,9 @@ class OnnxModel(InferenceGraph):
             arg.name: _spec(arg) for arg in self.session.get_outputs()
         }
         self._device = _DEVICE_OF_PROVIDER[self.provider]
+        # TF32 only where CUDA computes; a tf32 configuration that fell back to the CPU is f32.
+        cuda = self.provider == PROVIDER_ALIASES["cuda"]
+        self.precision = "tf32" if cuda and self.config.precision == "tf32" else "f32"
         specs = (*self.inputs.values(), *self.outputs.values())
         self._bound_shapes = {spec.name: spec.batch_one_shape() for spec in specs}
         bindable = all(shape is not None for shape in self._bound_shapes.values())
@@ -267,7 +277,8 @@ class OnnxModel(InferenceGraph):
     @property
     def description(self) -> str:
         threads = self.config.intra_op_threads or "default"
-        return f"ONNX Runtime {ort.__version__} {self.provider} f32, {threads} threads"
+        release = f"ONNX Runtime {ort.__version__}"
+        return f"{release} {self.provider} {self.precision}, {threads} threads"
 
     @property
     def uses_io_binding(self) -> bool:

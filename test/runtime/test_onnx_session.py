@@ -111,6 +111,7 @@ def test_missing_truncated_and_corrupt_files_name_the_file(tmp_path):
         ({"graph_optimization": "max"}, "graph_optimization"),
         ({"precision": "fp8"}, "precision"),
         ({"providers": ("cpu",), "precision": "bf16"}, "precision bf16 needs the openvino"),
+        ({"providers": ("openvino",), "precision": "tf32"}, "precision tf32 needs the cuda"),
     ],
 )
 def test_bad_session_config_names_the_field(kwargs, field):
@@ -131,6 +132,25 @@ def test_provider_aliases_expand_in_order_without_duplicates():
         "OpenVINO",
         "CPUExecutionProvider",
     ]
+
+
+def test_cuda_computes_strict_f32_unless_tf32_is_asked_for():
+    # ONNX Runtime's CUDA provider would use TF32 tensor cores by itself; f32 means f32.
+    strict = onnx_session._provider_options("CUDAExecutionProvider", SessionConfig())
+    assert strict["use_tf32"] == "0"
+    tf32 = SessionConfig(providers=("auto",), precision="tf32")
+    assert onnx_session._provider_options("CUDAExecutionProvider", tf32)["use_tf32"] == "1"
+    # auto at tf32 is auto at f32: OpenVINO computes no TF32.
+    assert tf32.provider_names() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_a_tf32_graph_that_fell_back_to_the_cpu_says_f32(tmp_path):
+    path = _affine_graph(tmp_path / "affine.onnx")
+    model = OnnxModel(path, SessionConfig(providers=("cuda", "cpu"), precision="tf32"))
+    if model.provider == "CUDAExecutionProvider":
+        pytest.skip("a GPU is present: the fallback cannot be seen")
+    assert model.precision == "f32"
+    assert " f32," in model.description
 
 
 def test_graphs_that_always_run_on_onnx_runtime_leave_openvino_out():
