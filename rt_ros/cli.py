@@ -792,9 +792,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="what to time side by side, each providers[:precision[:graph optimization]], e.g. "
         "cpu openvino:bf16 cuda,cpu cpu:f32:disable (providers: auto, tensorrt, cuda, openvino, "
-        "cpu; precision: f32, tf32 (cuda), bf16 (openvino); ONNX Runtime graph optimization: "
-        "disable, basic, extended, all; cpu:f32:disable beside cpu shows how far float rounding "
-        "alone moves the tokens). "
+        "cpu; precision: f32, tf32 (cuda), f16 (cuda), bf16 (openvino); ONNX Runtime graph "
+        "optimization: disable, basic, extended, all; cpu:f32:disable beside cpu shows how far "
+        "float rounding alone moves the tokens). "
         "ONNX Runtime cpu f32 always runs first: the reference of every ratio and agreement. "
         "Default: cpu, and openvino:f32 openvino:bf16 where openvino is installed",
     )
@@ -843,8 +843,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_node.add_argument(
         "--precision",
-        choices=("f32", "tf32", "bf16"),
-        help="the node's precision (tf32: cuda, bf16: openvino)",
+        choices=("f32", "tf32", "f16", "bf16"),
+        help="the node's precision (tf32: cuda; f16: cuda, tensorrt; bf16: openvino)",
     )
     bench_node.add_argument("--threads", type=int, help="the node's threads per graph")
     bench_node.add_argument(

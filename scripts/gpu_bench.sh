@@ -8,14 +8,15 @@
 #   there:  bash scripts/gpu_bench.sh receive c00  # one call per chunk but the last, carry .gpu/cNN
 #   there:  bash scripts/gpu_bench.sh run cNN      # the last chunk: unpack, then bench into $OUT
 #
-# `run` times rt1 and rt1-tiny on ONNX Runtime's CUDA provider (IO binding at batch 1) at f32 and
-# tf32, then again with CUDA graphs, each beside ONNX Runtime on the CPU (the reference of every
-# ratio and of the action-token agreement over recorded windows). TensorRT is not in the carried
+# `run` times rt1 and rt1-tiny on ONNX Runtime's CUDA provider (IO binding at batch 1) at f32,
+# tf32 and f16 with CUDA graphs, then again without, each beside ONNX Runtime on the CPU (the
+# reference of every ratio and of the action-token agreement over recorded windows). TensorRT is not in the carried
 # onnxruntime-gpu (its provider library alone is larger than a call may carry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHUNK_MB=${CHUNK_MB:-50}  # per call, beside the working tree (the limit is 64 MiB in all)
 STEPS=${STEPS:-300}
+BACKENDS=${BACKENDS:-cuda cuda:tf32 cuda:f16}
 
 prepare() {
   local stage=.gpu/stage
@@ -66,11 +67,11 @@ run() {  # run cNN: the last chunk; unpack everything, then measure into $OUT
   local cli='import sys, onnxruntime; onnxruntime.preload_dlls(); from rt_ros.cli import main; '
   cli+='sys.exit(main(sys.argv[1:]))'
   # Each run's figures are written as it ends, so a failure in the second keeps the first's.
-  python3 -c "$cli" bench "${bench[@]}" --backends cuda cuda:tf32 \
+  python3 -c "$cli" bench "${bench[@]}" --backends $BACKENDS --cuda-graph \
+    --json "$out/bench_cuda_graph.json" 2>&1 | tee "$out/bench_cuda_graph.txt" ||
+    echo "bench with CUDA graphs failed"
+  python3 -c "$cli" bench "${bench[@]}" --backends $BACKENDS --agreement-windows 0 \
     --json "$out/bench_cuda.json" 2>&1 | tee "$out/bench_cuda.txt" || echo "bench failed"
-  python3 -c "$cli" bench "${bench[@]}" --backends cuda cuda:tf32 --cuda-graph \
-    --agreement-windows 0 --json "$out/bench_cuda_graph.json" 2>&1 |
-    tee "$out/bench_cuda_graph.txt" || echo "bench with CUDA graphs failed"
 }
 
 case "${1:-}" in

@@ -135,7 +135,7 @@ PARAMETERS: dict[str, tuple[Any, str, list | None]] = {
     ),
     "precision": (
         "f32",
-        "f32, tf32 (CUDA's TF32 tensor-core mode) or bf16 (the openvino provider only)",
+        "f32, tf32 (CUDA's TF32 tensor-core mode), f16 (CUDA, TensorRT) or bf16 (openvino)",
         None,
     ),
     "intra_op_threads": (0, "threads per graph; 0: one per core", _int_range(0, 256)),

@@ -41,11 +41,12 @@ AUTO_PROVIDERS = ("cuda", "cpu")
 AUTO_PROVIDERS_REDUCED_PRECISION = ("cuda", OPENVINO, "cpu")
 # Precisions a graph may compute in. ONNX Runtime's CPU and CUDA providers compute our f32 graphs
 # in f32 (CUDA with its TF32 tensor-core mode off, which ONNX Runtime would otherwise turn on);
-# tf32 lets CUDA's matrix products round inputs to TF32 (Ampere and later); bf16 needs the
-# OpenVINO backend (on a CPU with AVX-512 BF16 or AMX it runs natively).
-PRECISIONS = ("f32", "tf32", "bf16")
-# The precision -> the backend that computes it; f32 runs everywhere.
-_PRECISION_PROVIDER = {"tf32": "CUDAExecutionProvider", "bf16": OPENVINO_PROVIDER}
+# tf32 lets CUDA's matrix products round inputs to TF32 (Ampere and later); f16 runs a float16
+# copy of each graph on CUDA (made at load, inputs and outputs still float32) or builds TensorRT
+# engines in fp16; bf16 needs the OpenVINO backend (native on a CPU with AVX-512 BF16 or AMX).
+PRECISIONS = ("f32", "tf32", "f16", "bf16")
+# The precision -> the backends that compute it (by alias); f32 runs everywhere.
+_PRECISION_BACKENDS = {"tf32": ("cuda",), "f16": ("cuda", "tensorrt"), "bf16": (OPENVINO,)}
 GRAPH_OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -109,12 +110,12 @@ class SessionConfig:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
-        needed = _PRECISION_PROVIDER.get(self.precision)
-        if needed is not None and needed not in self.provider_names():
-            alias = "cuda" if needed == PROVIDER_ALIASES["cuda"] else OPENVINO
+        backends = _PRECISION_BACKENDS.get(self.precision, ())
+        names = {OPENVINO: OPENVINO_PROVIDER, **PROVIDER_ALIASES}
+        if backends and not any(names[alias] in self.provider_names() for alias in backends):
             raise ConfigError(
-                f"precision {self.precision} needs the {alias} provider (or auto), "
-                f"providers are {list(self.providers)}"
+                f"precision {self.precision} needs the {' or '.join(backends)} provider (or "
+                f"auto), providers are {list(self.providers)}"
             )
 
     def provider_names(self) -> list[str]:
@@ -164,7 +165,11 @@ def _provider_options(provider: str, config: SessionConfig) -> dict[str, str]:
             "use_tf32": "1" if config.precision == "tf32" else "0",
         }
     if provider == "TensorrtExecutionProvider":
-        return {"device_id": str(config.device_id), "trt_engine_cache_enable": "1"}
+        return {
+            "device_id": str(config.device_id),
+            "trt_engine_cache_enable": "1",
+            "trt_fp16_enable": "1" if config.precision == "f16" else "0",
+        }
     return {}
 
 
@@ -226,10 +231,33 @@ def create_session(
         if session.get_providers()[0] == provider:
             break
         skipped.append(provider)
+    if config.precision == "f16" and session.get_providers()[0] == PROVIDER_ALIASES["cuda"]:
+        # CUDA started with the float32 graph: open its float16 copy the same way.
+        session = ort.InferenceSession(
+            _float16_graph(path),
+            sess_options=_session_options(config),
+            providers=[name for name, _ in chain],
+            provider_options=[options for _, options in chain],
+        )
     if announce:
         reason = f" ({', '.join(skipped)} did not start)" if skipped else ""
         LOGGER.info("%s runs on %s%s", path.name, session.get_providers()[0], reason)
     return session
+
+
+def _float16_graph(path: Path) -> bytes:
+    """The graph with its float32 weights and arithmetic in float16, inputs and outputs still
+    float32 (casts at the edges), serialised for a session; ONNX Runtime's own converter."""
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as error:
+        raise ConfigError(
+            f"precision f16 converts the graphs at load and needs the onnx package "
+            f"(pip install onnx): {error}"
+        ) from error
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    return model.SerializeToString()
 
 
 def _spec(node_arg: ort.NodeArg) -> TensorSpec:
@@ -266,9 +294,11 @@ class OnnxModel(InferenceGraph):
             arg.name: _spec(arg) for arg in self.session.get_outputs()
         }
         self._device = _DEVICE_OF_PROVIDER[self.provider]
-        # TF32 only where CUDA computes; a tf32 configuration that fell back to the CPU is f32.
-        cuda = self.provider == PROVIDER_ALIASES["cuda"]
-        self.precision = "tf32" if cuda and self.config.precision == "tf32" else "f32"
+        # A reduced precision only where its backend computes; a configuration that fell back
+        # to the CPU provider computes f32.
+        backends = _PRECISION_BACKENDS.get(self.config.precision, ())
+        reduced = self.provider in {PROVIDER_ALIASES.get(alias) for alias in backends}
+        self.precision = self.config.precision if reduced else "f32"
         specs = (*self.inputs.values(), *self.outputs.values())
         self._bound_shapes = {spec.name: spec.batch_one_shape() for spec in specs}
         bindable = all(shape is not None for shape in self._bound_shapes.values())

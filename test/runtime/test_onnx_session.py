@@ -112,6 +112,7 @@ def test_missing_truncated_and_corrupt_files_name_the_file(tmp_path):
         ({"precision": "fp8"}, "precision"),
         ({"providers": ("cpu",), "precision": "bf16"}, "precision bf16 needs the openvino"),
         ({"providers": ("openvino",), "precision": "tf32"}, "precision tf32 needs the cuda"),
+        ({"providers": ("cpu",), "precision": "f16"}, "precision f16 needs the cuda or tensorrt"),
     ],
 )
 def test_bad_session_config_names_the_field(kwargs, field):
@@ -144,9 +145,10 @@ def test_cuda_computes_strict_f32_unless_tf32_is_asked_for():
     assert tf32.provider_names() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def test_a_tf32_graph_that_fell_back_to_the_cpu_says_f32(tmp_path):
+@pytest.mark.parametrize("precision", ["tf32", "f16"])
+def test_a_reduced_precision_graph_that_fell_back_to_the_cpu_says_f32(tmp_path, precision):
     path = _affine_graph(tmp_path / "affine.onnx")
-    model = OnnxModel(path, SessionConfig(providers=("cuda", "cpu"), precision="tf32"))
+    model = OnnxModel(path, SessionConfig(providers=("cuda", "cpu"), precision=precision))
     if model.provider == "CUDAExecutionProvider":
         pytest.skip("a GPU is present: the fallback cannot be seen")
     assert model.precision == "f32"
