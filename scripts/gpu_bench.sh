@@ -7,6 +7,7 @@
 #   here:   bash scripts/gpu_bench.sh prepare      # .gpu/c00 ... (ignored by git), about 3 min
 #   there:  bash scripts/gpu_bench.sh receive c00  # one call per chunk but the last, carry .gpu/cNN
 #   there:  bash scripts/gpu_bench.sh run cNN      # the last chunk: unpack, then bench into $OUT
+#   (or `unpack cNN`, then `bench ARGS...` for other `rt-ros bench` runs, bundles in /tmp/gpu-bench)
 #
 # `run` times rt1 and rt1-tiny on ONNX Runtime's CUDA provider (IO binding at batch 1) at f32,
 # tf32 and f16 with CUDA graphs, then again without, each beside ONNX Runtime on the CPU (the
@@ -50,33 +51,44 @@ receive() {  # receive cNN: keep a carried chunk on the machine (/tmp outlives t
   ls -l /tmp/gpu-chunks
 }
 
-run() {  # run cNN: the last chunk; unpack everything, then measure into $OUT
+ROOT=/tmp/gpu-bench  # where `unpack` puts everything on the GPU machine
+
+unpack() {  # unpack cNN: the last chunk; then ONNX Runtime's CUDA build, bundles, recordings
   receive "$1"
-  local root=/tmp/gpu-bench
-  rm -rf "$root" && mkdir -p "$root/ort" "$root/site"
-  cat /tmp/gpu-chunks/c* | tar -x -C "$root"
-  xz -d <"$root/ort.tar.xz" | tar -x -C "$root/ort"
-  python3 -m pip install -q --no-index --no-deps --no-compile --target "$root/site" \
-    "$root"/wheels/*.whl
-  export PYTHONPATH="$root/ort:$root/site:$PWD" PYTHONUNBUFFERED=1
-  local out=${OUT:-$root}
-  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv | tee "$out/gpu.txt"
-  local bench=(--model "$root/bundles/rt1" "$root/bundles/rt1-tiny" --steps "$STEPS"
-    --recordings "$root/recordings")
-  # onnxruntime.preload_dlls() finds the CUDA and cuDNN libraries of the machine's PyTorch.
+  rm -rf "$ROOT" && mkdir -p "$ROOT/ort" "$ROOT/site"
+  cat /tmp/gpu-chunks/c* | tar -x -C "$ROOT"
+  xz -d <"$ROOT/ort.tar.xz" | tar -x -C "$ROOT/ort"
+  python3 -m pip install -q --no-index --no-deps --no-compile --target "$ROOT/site" \
+    "$ROOT"/wheels/*.whl
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
+}
+
+bench() {  # bench ARGS...: `rt-ros bench ARGS` on the CUDA build (bundles in /tmp/gpu-bench)
+  export PYTHONPATH="$ROOT/ort:$ROOT/site:$PWD" PYTHONUNBUFFERED=1
+  # onnxruntime.preload_dlls() finds the CUDA and cuDNN libraries of the machine's PyTorch;
+  # cuDNN's log of execution plans it tries and rejects (float16 convolutions) is left out.
   local cli='import sys, onnxruntime; onnxruntime.preload_dlls(); from rt_ros.cli import main; '
   cli+='sys.exit(main(sys.argv[1:]))'
+  python3 -c "$cli" bench "$@" 2>&1 | grep -v 'cudnn_frontend'
+}
+
+run() {  # run cNN: unpack, then the two measurements into $OUT
+  local out=${OUT:-$ROOT}
+  unpack "$1" | tee "$out/gpu.txt"
+  local models=(--model "$ROOT/bundles/rt1" "$ROOT/bundles/rt1-tiny" --steps "$STEPS"
+    --recordings "$ROOT/recordings")
   # Each run's figures are written as it ends, so a failure in the second keeps the first's.
-  python3 -c "$cli" bench "${bench[@]}" --backends $BACKENDS --cuda-graph \
-    --json "$out/bench_cuda_graph.json" 2>&1 | tee "$out/bench_cuda_graph.txt" ||
-    echo "bench with CUDA graphs failed"
-  python3 -c "$cli" bench "${bench[@]}" --backends $BACKENDS --agreement-windows 0 \
-    --json "$out/bench_cuda.json" 2>&1 | tee "$out/bench_cuda.txt" || echo "bench failed"
+  bench "${models[@]}" --backends $BACKENDS --cuda-graph --json "$out/bench_cuda_graph.json" |
+    tee "$out/bench_cuda_graph.txt" || echo "bench with CUDA graphs failed"
+  bench "${models[@]}" --backends $BACKENDS --agreement-windows 0 --json "$out/bench_cuda.json" |
+    tee "$out/bench_cuda.txt" || echo "bench failed"
 }
 
 case "${1:-}" in
   prepare) prepare ;;
   receive) receive "$2" ;;
+  unpack) unpack "$2" ;;
+  bench) shift; bench "$@" ;;
   run) run "$2" ;;
-  *) echo "usage: $0 prepare | receive cNN | run cNN" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare | receive cNN | unpack cNN | bench ARGS... | run cNN" >&2; exit 2 ;;
 esac
