@@ -141,7 +141,7 @@ def _export_shipped(out: Path | None) -> int:
 
 
 def _cmd_precompute(args: argparse.Namespace) -> int:
-    from rt_ros.model.precomputed_bundle import precompute_instructions
+    from rt_ros.model.precomputed_bundle import distinct_instructions, precompute_instructions
     from rt_ros.runtime.benchmark import BENCH_INSTRUCTION
     from rt_ros.train.bag_reader import BagReader, find_recordings
     from rt_ros.train.topic_map import load_topic_map
@@ -163,8 +163,8 @@ def _cmd_precompute(args: argparse.Namespace) -> int:
     if args.bench_instruction:
         texts.append(BENCH_INSTRUCTION)
     out = precompute_instructions(args.model, args.out, texts)
-    console.print(f"wrote {out}: {args.model} with {len(set(t.strip() for t in texts))} "
-                  "precomputed instructions")  # fmt: skip
+    count = len(distinct_instructions(texts))
+    console.print(f"wrote {out}: {args.model} with {count} precomputed instructions")
     return 0
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from rt_ros.runtime.errors import BundleError, ConfigError
-from rt_ros.runtime.manifest import sha256_of
+from rt_ros.runtime.instruction_encoder import build_instruction_encoder
+from rt_ros.runtime.manifest import BundleManifest, sha256_of
 from rt_ros.runtime.model_bundle import ModelBundle
 from rt_ros.runtime.onnx_session import SessionConfig
 
@@ -45,9 +46,11 @@ def precompute_instructions(source: Path, out: Path, instructions: Iterable[str]
     if out.resolve() == source.resolve():
         raise ConfigError(f"--out {out} is the source bundle; write the copy elsewhere")
     texts = distinct_instructions(instructions)
-    bundle = ModelBundle.load(source, SessionConfig(providers=("cpu",)))
-    manifest = bundle.manifest
-    embeddings = np.stack([bundle.instruction_encoder.encode(text) for text in texts])
+    # Only the source's encoder runs here: its graphs are copied, not opened.
+    manifest = BundleManifest.load(source)
+    manifest.verify_files(source)
+    source_encoder = build_instruction_encoder(manifest.instruction_encoder, source)
+    embeddings = np.stack([source_encoder.encode(text) for text in texts])
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / PRECOMPUTED_FILE, texts=np.array(texts), embeddings=embeddings)
     sha256 = {}
@@ -57,7 +60,7 @@ def precompute_instructions(source: Path, out: Path, instructions: Iterable[str]
     sha256[PRECOMPUTED_FILE] = sha256_of(out / PRECOMPUTED_FILE)
     encoder = {
         "kind": "precomputed",
-        "name": bundle.instruction_encoder.name,
+        "name": source_encoder.name,
         "file": PRECOMPUTED_FILE,
         "instructions": len(texts),
     }

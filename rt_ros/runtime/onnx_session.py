@@ -47,6 +47,8 @@ AUTO_PROVIDERS_REDUCED_PRECISION = ("cuda", OPENVINO, "cpu")
 PRECISIONS = ("f32", "tf32", "f16", "bf16")
 # The precision -> the backends that compute it (by alias); f32 runs everywhere.
 _PRECISION_BACKENDS = {"tf32": ("cuda",), "f16": ("cuda", "tensorrt"), "bf16": (OPENVINO,)}
+# Every alias -> the name provider_names() gives it.
+_PROVIDER_OF_ALIAS = {**PROVIDER_ALIASES, OPENVINO: OPENVINO_PROVIDER}
 GRAPH_OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -111,8 +113,8 @@ class SessionConfig:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         backends = _PRECISION_BACKENDS.get(self.precision, ())
-        names = {OPENVINO: OPENVINO_PROVIDER, **PROVIDER_ALIASES}
-        if backends and not any(names[alias] in self.provider_names() for alias in backends):
+        names = self.provider_names()
+        if backends and not any(_PROVIDER_OF_ALIAS[alias] in names for alias in backends):
             raise ConfigError(
                 f"precision {self.precision} needs the {' or '.join(backends)} provider (or "
                 f"auto), providers are {list(self.providers)}"
@@ -125,7 +127,7 @@ class SessionConfig:
         names: list[str] = []
         for name in self.providers:
             for alias in auto if name == "auto" else (name.lower(),):
-                provider = OPENVINO_PROVIDER if alias == OPENVINO else PROVIDER_ALIASES[alias]
+                provider = _PROVIDER_OF_ALIAS[alias]
                 if provider not in names:
                     names.append(provider)
         return names
@@ -297,7 +299,7 @@ class OnnxModel(InferenceGraph):
         # A reduced precision only where its backend computes; a configuration that fell back
         # to the CPU provider computes f32.
         backends = _PRECISION_BACKENDS.get(self.config.precision, ())
-        reduced = self.provider in {PROVIDER_ALIASES.get(alias) for alias in backends}
+        reduced = self.provider in {_PROVIDER_OF_ALIAS[alias] for alias in backends}
         self.precision = self.config.precision if reduced else "f32"
         specs = (*self.inputs.values(), *self.outputs.values())
         self._bound_shapes = {spec.name: spec.batch_one_shape() for spec in specs}
