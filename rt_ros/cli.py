@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from rt_ros.model.presets import PRESETS
 from rt_ros.runtime.errors import ConfigError, RtRosError
 
 if TYPE_CHECKING:  # imported where used: `rt-ros --help` stays fast
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # imported where used: `rt-ros --help` stays fast
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
 
-PRESET_CHOICES = ("rt1", "rt1-tiny")
+PRESET_CHOICES = tuple(PRESETS)
 # `rt-ros bench`: the backend every other is compared with, and the recorded frames it uses.
 REFERENCE_BACKEND = "cpu"
 DEFAULT_RECORDINGS = (Path("data/expert"),)
@@ -952,7 +953,13 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd = commands.add_parser(
         "train", help="train RT-1 on recorded episodes (rosbag2 MCAP); torchrun for DDP"
     )
-    train_cmd.add_argument("--data", type=Path, nargs="+", required=True, help="recordings")
+    train_cmd.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        default=(),
+        help="recordings (without: train on --store exactly as it was built)",
+    )
     train_cmd.add_argument("--preset", choices=PRESET_CHOICES, default="rt1-tiny")
     train_cmd.add_argument("--out", type=Path, required=True, help="run folder")
     train_cmd.add_argument("--action-space", default="rt1_everyday_robots")

@@ -63,18 +63,32 @@ def round_repeats(repeats: int, depth_multiplier: float) -> int:
     return math.ceil(depth_multiplier * repeats)
 
 
-def scaled_stages(width_multiplier: float, depth_multiplier: float) -> list[StageSpec]:
-    """The B0 stage table scaled by EfficientNet's compound width and depth multipliers."""
+FULL_OUTPUT_STRIDE = 32
+
+
+def scaled_stages(
+    width_multiplier: float, depth_multiplier: float, output_stride: int = FULL_OUTPUT_STRIDE
+) -> list[StageSpec]:
+    """The B0 stage table scaled by EfficientNet's compound width and depth multipliers.
+
+    An output stride of 16 drops the last stride-2 stage's stride (its blocks then run at the
+    previous stage's resolution); 32 is the published network.
+    """
+    if output_stride not in (FULL_OUTPUT_STRIDE, FULL_OUTPUT_STRIDE // 2):
+        raise ValueError(f"output_stride must be 32 or 16, got {output_stride!r}")
+    last_strided = max(i for i, stage in enumerate(B0_STAGES) if stage.stride == 2)
     return [
         StageSpec(
             expand_ratio=stage.expand_ratio,
             kernel_size=stage.kernel_size,
-            stride=stage.stride,
+            stride=1
+            if output_stride != FULL_OUTPUT_STRIDE and i == last_strided
+            else stage.stride,
             in_channels=round_channels(stage.in_channels, width_multiplier),
             out_channels=round_channels(stage.out_channels, width_multiplier),
             repeats=round_repeats(stage.repeats, depth_multiplier),
         )
-        for stage in B0_STAGES
+        for i, stage in enumerate(B0_STAGES)
     ]
 
 
@@ -167,9 +181,10 @@ class FilmEfficientNet(nn.Module):
         width_multiplier: float,
         depth_multiplier: float,
         stochastic_depth_rate: float = 0.0,
+        output_stride: int = FULL_OUTPUT_STRIDE,
     ) -> None:
         super().__init__()
-        stages = scaled_stages(width_multiplier, depth_multiplier)
+        stages = scaled_stages(width_multiplier, depth_multiplier, output_stride)
         stem_channels = round_channels(B0_STEM_CHANNELS, width_multiplier)
         self.stem = conv_bn_act(3, stem_channels, kernel_size=3, stride=2)
 
@@ -208,7 +223,10 @@ class FilmEfficientNet(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def forward(self, image: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        """image [B, 3, H, W] normalised, embedding [B, E] -> features [B, C, ~H/32, ~W/32]."""
+        """image [B, 3, H, W] normalised, embedding [B, E] -> features [B, C, ~H/s, ~W/s].
+
+        s is the output stride, 32 or 16.
+        """
         x = self.stem(image)
         for block, film in zip(self.blocks, self.films, strict=True):
             x = film(block(x), embedding)

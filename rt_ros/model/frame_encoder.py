@@ -34,6 +34,7 @@ class FrameEncoder(nn.Module):
             width_multiplier=preset.backbone_width_multiplier,
             depth_multiplier=preset.backbone_depth_multiplier,
             stochastic_depth_rate=preset.stochastic_depth_rate,
+            output_stride=preset.backbone_output_stride,
         )
         self.to_tokens = nn.Conv2d(self.trunk.out_channels, preset.token_dim, 1, bias=False)
         # The reference also conditions the 1x1 conv output with FiLM.

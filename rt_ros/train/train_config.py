@@ -17,6 +17,8 @@ PRECISIONS = ("fp32", "bf16")
 class TrainConfig:
     """What one training run reads, how it optimises and where it writes."""
 
+    # Recordings to build the store from; empty: train on store_dir exactly as it was built
+    # (a store prepared on another machine, say), with no recordings or sentence encoder here.
     data: tuple[Path, ...]
     out_dir: Path
     preset: str = "rt1-tiny"
@@ -48,8 +50,11 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0: one per core
 
     def __post_init__(self) -> None:
-        if not self.data:
-            raise ValueError("data: at least one folder of recordings is needed")
+        if not self.data and self.store_dir is None:
+            raise ValueError(
+                "data: at least one folder of recordings is needed, or store_dir naming a built "
+                "training store"
+            )
         object.__setattr__(self, "data", tuple(Path(path) for path in self.data))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         if self.precision not in PRECISIONS:

@@ -41,7 +41,12 @@ from rt_ros.train.bag_reader import BagReader
 from rt_ros.train.curves import CsvLog, plot_curves
 from rt_ros.train.topic_map import load_topic_map
 from rt_ros.train.train_config import TrainConfig
-from rt_ros.train.training_store import TrainingStore, build_store
+from rt_ros.train.training_store import (
+    StoreError,
+    TrainingStore,
+    build_store,
+    open_built_store,
+)
 from rt_ros.train.windowed_model import IGNORE, TokenStats, WindowedRT1, window_loss
 from rt_ros.train.windows import Chunk, batch_windows, plan_chunks
 
@@ -236,6 +241,22 @@ def evaluate(
 # ------------------------------------------------------------------------------- training
 def _store(config: TrainConfig, ranks: Distributed, say: Callable[[str], None]) -> TrainingStore:
     preset = get_preset(config.preset)
+    if not config.data:
+        store = open_built_store(config.store_path, load_action_space(config.action_space))
+        say(f"training on the built store {config.store_path} as it is (no recordings given)")
+    else:
+        store = _build(config, preset, ranks, say)
+    if store.image_size_px != (preset.image_height_px, preset.image_width_px):
+        raise StoreError(
+            f"store {config.store_path} holds {store.image_size_px} px frames but preset "
+            f"{preset.name} takes {(preset.image_height_px, preset.image_width_px)}"
+        )
+    return store
+
+
+def _build(
+    config: TrainConfig, preset: ModelPreset, ranks: Distributed, say: Callable[[str], None]
+) -> TrainingStore:
     if ranks.is_main:
         space = load_action_space(config.action_space)
         reader = BagReader(load_topic_map(config.topic_map), space)
@@ -250,13 +271,7 @@ def _store(config: TrainConfig, ranks: Distributed, say: Callable[[str], None]) 
             config.val_fraction,
         )
     ranks.barrier()
-    store = TrainingStore(config.store_path)
-    if store.image_size_px != (preset.image_height_px, preset.image_width_px):
-        raise ValueError(
-            f"store {config.store_path} holds {store.image_size_px} px frames but preset "
-            f"{preset.name} takes {(preset.image_height_px, preset.image_width_px)}"
-        )
-    return store
+    return TrainingStore(config.store_path)
 
 
 def train(
@@ -280,7 +295,7 @@ def train(
     train_episodes = store.select("train", config.include_failed_demonstrations)
     val_episodes = store.select("val", config.include_failed_demonstrations)
     if not train_episodes:
-        raise ValueError(f"no training episodes in {config.data}")
+        raise ValueError(f"no training episodes in {config.data or config.store_path}")
     train_chunks = plan_chunks(train_episodes, history, config.windows_per_chunk)
     val_chunks = plan_chunks(val_episodes, history, config.windows_per_chunk)
     batches = _Batches(train_chunks, config, ranks)
@@ -410,7 +425,11 @@ def _provenance(config: TrainConfig, store: TrainingStore) -> dict:
         "training_run": str(config.out_dir.resolve()),
         "code": {"rt_ros": rt_ros.__version__, "git_commit": _git_commit()},
         "data": {
-            "recordings": [str(Path(path).resolve()) for path in config.data],
+            "recordings": (
+                [str(Path(path).resolve()) for path in config.data]
+                if config.data
+                else store.recording_folders()
+            ),
             "store": str(config.store_path.resolve()),
             "store_fingerprint": store.meta["fingerprint"],
             "episodes": store.summary(),

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rt_ros.runtime.action_space import ActionSpace
+from rt_ros.runtime.errors import RtRosError
 from rt_ros.runtime.frame_preprocess import resize_frame
 from rt_ros.runtime.instruction_encoder import InstructionEncoder
 from rt_ros.train.bag_reader import BagReader, Episode, find_recordings
@@ -36,6 +37,10 @@ FRAMES_FILE = "frames.u8"
 TOKENS_FILE = "tokens.npy"
 EMBEDDINGS_FILE = "embeddings.npy"
 SPLITS = ("train", "val")
+
+
+class StoreError(RtRosError, ValueError):
+    """A training store that cannot be used as asked: missing, damaged, or of another shape."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,12 @@ class TrainingStore:
             and (include_failed_demonstrations or episode.origin != "expert" or episode.success)
         ]
 
+    def recording_folders(self) -> list[str]:
+        """The folders of the recordings the store was built from, as recorded at build time."""
+        return sorted(
+            {str(Path(episode.source.split("#")[0]).parent) for episode in self.episodes}
+        )
+
     def summary(self) -> dict[str, Any]:
         """Episode and frame counts per split and origin."""
         counts: dict[str, Any] = {}
@@ -111,6 +122,46 @@ class TrainingStore:
             entry["episodes"] += 1
             entry["frames"] += episode.length
         return counts
+
+
+def open_built_store(folder: Path, space: ActionSpace) -> TrainingStore:
+    """A store built earlier, opened without its recordings; refused when it is missing or
+    incomplete, or when its action profile is not `space` (its tokens would mean other things)."""
+    folder = Path(folder)
+    missing = [
+        name
+        for name in (STORE_FILE, FRAMES_FILE, TOKENS_FILE, EMBEDDINGS_FILE)
+        if not (folder / name).is_file()
+    ]
+    if missing:
+        raise StoreError(
+            f"no complete training store at {folder} (missing {', '.join(missing)}): build one "
+            "by giving the recordings (rt-ros train --data ...)"
+        )
+    try:
+        meta = json.loads((folder / STORE_FILE).read_text(encoding="utf-8"))
+        frames = int(meta["frames"])
+        expected_bytes = frames * int(meta["image_height_px"]) * int(meta["image_width_px"]) * 3
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise StoreError(f"training store {folder}: unreadable {STORE_FILE} ({error})") from None
+    frames_bytes = (folder / FRAMES_FILE).stat().st_size
+    if frames_bytes != expected_bytes:
+        raise StoreError(
+            f"training store {folder} is damaged: {FRAMES_FILE} holds {frames_bytes} bytes, "
+            f"{expected_bytes} expected for {frames} frames"
+        )
+    store = TrainingStore(folder)
+    if len(store.tokens) != frames:
+        raise StoreError(
+            f"training store {folder} is damaged: {len(store.tokens)} token rows for "
+            f"{frames} frames"
+        )
+    if store.action_space != space.to_dict():
+        raise StoreError(
+            f"training store {folder} holds tokens of action space "
+            f"{store.action_space.get('name')!r}, not {space.name!r}"
+        )
+    return store
 
 
 def build_store(

@@ -1,4 +1,4 @@
-"""Exported graphs reproduce PyTorch: ONNX Runtime vs PyTorch on random inputs, both presets."""
+"""Exported graphs reproduce PyTorch: ONNX Runtime vs PyTorch on random inputs, every preset."""
 
 import dataclasses
 
@@ -50,6 +50,12 @@ def test_checkpoint_export_carries_its_weights_and_provenance(tmp_path):
     assert manifest.provenance["checkpoint_sha256"]
     assert not any("UNTRAINED" in line for line in manifest.deviations)
     _assert_parity(model, tmp_path / "bundle")
+
+
+def test_output_stride_16_bundle_matches_pytorch(tmp_path):
+    manifest = export_bundle(tmp_path, "rt1-tiny-os16", seed=3)
+    assert manifest.preset == "rt1-tiny-os16"
+    _assert_parity(build_random_model("rt1-tiny-os16", seed=3), tmp_path)
 
 
 @pytest.mark.slow

@@ -47,6 +47,8 @@ def test_tiny_preset_keeps_the_sequence_and_action_layout():
         ("stochastic_depth_rate", -0.1),
         ("image_mean", (0.5, 0.5)),
         ("image_std", (0.2, 0.0, 0.2)),
+        ("backbone_output_stride", 8),
+        ("backbone_output_stride", True),
     ],
 )
 def test_bad_value_names_the_field(field, value):
@@ -77,3 +79,23 @@ def test_unknown_preset_lists_known_names():
         get_preset("rt1-huge")
     for name in PRESETS:
         assert name in str(error.value)
+
+
+def test_output_stride_16_doubles_the_feature_map_with_the_same_weights():
+    from rt_ros.model.rt1 import count_parameters
+
+    torch = pytest.importorskip("torch")
+    from rt_ros.model.frame_encoder import FrameEncoder
+
+    coarse, fine = get_preset("rt1-tiny"), get_preset("rt1-tiny-os16")
+    assert dataclasses.replace(fine, name=coarse.name, backbone_output_stride=32) == coarse
+    maps = {}
+    for preset in (coarse, fine):
+        encoder = FrameEncoder(preset).eval()
+        image = torch.zeros(1, 3, preset.image_height_px, preset.image_width_px)
+        with torch.no_grad():
+            maps[preset.backbone_output_stride] = encoder.trunk(image, torch.zeros(1, 384)).shape
+        maps[f"params{preset.backbone_output_stride}"] = count_parameters(encoder)
+    assert maps[32][2:] == (4, 4)
+    assert maps[16][2:] == (8, 8)
+    assert maps["params16"] == maps["params32"]

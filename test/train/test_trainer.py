@@ -117,6 +117,17 @@ def test_a_run_resumes_from_its_checkpoint(training_store, recorded_episodes, tm
     assert steps == [10, 20, 30]
 
 
+def test_a_run_trains_on_a_built_store_alone(training_store, recorded_episodes, tmp_path):
+    """No recordings given: the store is used as built (one prepared elsewhere, say)."""
+    config = _config(training_store, recorded_episodes, tmp_path, data=(), max_steps=10)
+    summary = train(config)
+    assert summary["training"]["steps"] == 10
+    assert summary["data"]["recordings"] == training_store.recording_folders()
+    assert summary["data"]["store_fingerprint"] == training_store.meta["fingerprint"]
+    with pytest.raises(ValueError, match="store_dir naming a built training store"):
+        _config(training_store, recorded_episodes, tmp_path, data=(), store_dir=None)
+
+
 def test_two_ddp_processes_end_with_the_same_weights(training_store, recorded_episodes, tmp_path):
     """torchrun with two gloo processes on the CPU: gradients averaged, BatchNorm statistics
     shared from rank 0, so every rank holds the same model at the end."""

@@ -6,13 +6,20 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 from rt_ros.runtime.action_space import load_action_space
 from rt_ros.runtime.frame_preprocess import resize_frame
 from rt_ros.train.bag_reader import BagReader
 from rt_ros.train.topic_map import load_topic_map
 from rt_ros.train.trainer import instruction_encoder_for_training
-from rt_ros.train.training_store import TrainingStore, build_store, validation_split
+from rt_ros.train.training_store import (
+    StoreError,
+    TrainingStore,
+    build_store,
+    open_built_store,
+    validation_split,
+)
 
 
 def test_store_holds_every_tick_resized_with_its_tokens(training_store, recorded_episodes):
@@ -68,3 +75,25 @@ def test_store_is_reused_until_a_recording_changes(training_store, recorded_epis
     rebuilt = build_store([folder], store_dir, reader, encoder, (128, 128))
     assert len(rebuilt.episodes) == len(again.episodes) - 1
     assert isinstance(TrainingStore(store_dir), TrainingStore)
+
+
+def test_a_built_store_opens_without_its_recordings(training_store, recorded_episodes):
+    store = open_built_store(training_store.folder, load_action_space())
+    assert len(store.episodes) == len(training_store.episodes)
+    assert store.recording_folders() == sorted(
+        str(folder) for folder in (recorded_episodes / "pick", recorded_episodes / "knock_over")
+    )
+
+
+def test_a_missing_damaged_or_foreign_store_is_refused(training_store, tmp_path):
+    space = load_action_space()
+    with pytest.raises(StoreError, match=r"missing store\.json, frames\.u8"):
+        open_built_store(tmp_path / "nowhere", space)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(training_store.folder, damaged)
+    with open(damaged / "frames.u8", "r+b") as frames:
+        frames.truncate(frames.seek(0, 2) - 1)
+    with pytest.raises(StoreError, match=r"damaged: frames\.u8 holds"):
+        open_built_store(damaged, space)
+    with pytest.raises(StoreError, match="action space 'rt1_everyday_robots', not 'rt1x_google"):
+        open_built_store(training_store.folder, load_action_space("rt1x_google_robot"))
