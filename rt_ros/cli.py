@@ -521,7 +521,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_collect(args: argparse.Namespace) -> int:
     from rt_ros.train.collect import collect_demonstrations, missing_seeds
 
-    kind = "DAgger" if args.policy else "expert"
+    kind = "counterfactual" if args.counterfactual else "DAgger" if args.policy else "expert"
     total = args.episodes
     if args.skip_existing:
         total = len(missing_seeds(args.out, args.task, args.seed_start, args.episodes))
@@ -536,9 +536,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         def on_episode(episode) -> None:
             nonlocal successes
             successes += episode.result.success
-            progress.update(
-                bar, advance=1, description=f"{successes} successful, last: {episode.path.name}"
-            )
+            last = episode.path.name if episode.path else f"seed {episode.result.seed}: none"
+            progress.update(bar, advance=1, description=f"{successes} successful, last: {last}")
 
         try:
             collected = collect_demonstrations(
@@ -553,9 +552,18 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 action_delay_s=tuple(args.action_delay_s),
                 on_episode=on_episode,
                 skip_existing=args.skip_existing,
+                counterfactual=args.counterfactual,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
+    if args.counterfactual:
+        files = [episode for episode in collected if episode.path is not None]
+        console.print(
+            f"wrote {sum(e.episodes for e in files)} counterfactual episodes in {len(files)} "
+            f"files to {args.out} ({len(collected) - len(files)} seeds had no alternative "
+            f"object; {sum(e.messages for e in files)} messages)"
+        )
+        return 0
     console.print(
         f"wrote {len(collected)} {kind} episodes to {args.out} "
         f"({successes}/{len(collected)} successful, "
@@ -932,6 +940,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         type=Path,
         help="DAgger: this bundle drives and the scripted expert labels the states it visits",
+    )
+    collect.add_argument(
+        "--counterfactual",
+        action="store_true",
+        help="pick, knock_over: per seed, the expert's labels over its approach for every other "
+        "object the instruction could have named (same frames, re-worded instruction)",
     )
     collect.add_argument(
         "--expert-mix",

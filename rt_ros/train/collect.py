@@ -8,7 +8,7 @@ named in `/episode/info`), the episode's success flag and a JSON summary (`/epis
 family, seed, split, instruction, steps, action space, control period, who drove and who
 labelled).
 
-Two sources of episodes:
+Three sources of episodes:
 - the scripted expert drives and its actions are the labels (demonstrations);
 - DAgger: a trained policy (a model bundle) drives, with the expert's action executed instead
   with probability `expert_mix`, and the scripted expert labels every state the robot visits.
@@ -16,6 +16,9 @@ Two sources of episodes:
   terminate of the policy's that the expert does not share is labelled and overruled (the
   expert's action runs), so the episode goes on to the states after it; an episode ends where the
   expert terminates: the task done, or its plan given up (that state gets no label).
+- counterfactual labels (`pick`, `knock_over`): the expert demonstrates, and the bag holds one
+  episode per other object its instruction could have named, with the expert's labels for that
+  object over the approach (rt_ros.train.counterfactual); a seed with no such object writes none.
 
 Episodes run in `jobs` worker processes, each with its own simulator; a seed always gives the
 same layout whatever the number of jobs.
@@ -37,10 +40,13 @@ from rt_ros.runtime.action_motion import action_to_motion
 from rt_ros.runtime.action_space import ActionSpace
 from rt_ros.sim.expert import RT1_CONTROL_PERIOD_S, EpisodeResult, ScriptedExpert, run_episode
 from rt_ros.sim.tasks import Task, check_split, get_task
-from rt_ros.sim.world import SimWorld
+from rt_ros.sim.world import SimWorld, WorldState
+from rt_ros.train.counterfactual import CounterfactualDriver, check_counterfactual_family
 from rt_ros.train.mcap_bag import McapBagWriter
 
 CAMERA_FRAME = "head_camera_optical_frame"
+# Counterfactual episodes of one bag start this far apart in time (longer than any episode).
+EPISODE_SPACING_NS = 10_000 * 1_000_000_000
 BASE_FRAME = "base_link"
 EXPERT_SOURCE = "rt_ros scripted expert"
 
@@ -61,17 +67,22 @@ def _twist(values: np.ndarray, time_ns: int) -> dict:
 class _EpisodeRecorder:
     """Writes one control tick to a bag: frame, joint states, executed commands, label tokens."""
 
-    def __init__(self, bag: McapBagWriter, space: ActionSpace, period_s: float) -> None:
+    def __init__(
+        self, bag: McapBagWriter, space: ActionSpace, period_s: float, offset_ns: int = 0
+    ) -> None:
         self._bag = bag
         self._space = space
         self._period_s = period_s
+        # Added to every stamp: several episodes in one bag follow each other in time.
+        self._offset_ns = offset_ns
 
     def instruction(self, text: str) -> None:
-        self._bag.write("/instruction", "std_msgs/msg/String", {"data": text}, time_ns=0)
+        self._bag.write(
+            "/instruction", "std_msgs/msg/String", {"data": text}, time_ns=self._offset_ns
+        )
 
-    def tick(self, world: SimWorld, rgb: np.ndarray, executed: Action, label: Action) -> None:
-        state = world.state()
-        time_ns = round(state.time_s * 1e9)
+    def tick(self, state: WorldState, rgb: np.ndarray, executed: Action, label: Action) -> None:
+        time_ns = self._offset_ns + round(state.time_s * 1e9)
         bag = self._bag
         bag.write(
             "/camera/image_raw",
@@ -141,7 +152,7 @@ class _ExpertDriver:
 
     def __call__(self, world: SimWorld) -> Action:
         action = self.expert(world)
-        self._recorder.tick(world, world.render(), action, action)
+        self._recorder.tick(world.state(), world.render(), action, action)
         return action
 
 
@@ -184,18 +195,20 @@ class _DaggerDriver:
         executed = label if self._rng.random() < self._mix else learned
         if executed.mode == "terminate" and label.mode != "terminate":
             executed = label  # a premature terminate is labelled, then overruled
-        self._recorder.tick(world, rgb, executed, label)
+        self._recorder.tick(world.state(), rgb, executed, label)
         return executed
 
 
 @dataclass(frozen=True)
 class CollectedEpisode:
-    """An episode's outcome and the file it was written to."""
+    """An episode's outcome and the file it was written to (None: nothing to record, a
+    counterfactual seed with no alternative object) holding `episodes` episodes."""
 
     result: EpisodeResult
-    path: Path
+    path: Path | None
     messages: int
     source: str
+    episodes: int = 1
 
 
 @dataclass(frozen=True)
@@ -211,10 +224,16 @@ class CollectSettings:
     expert_mix: float = 0.0
     # Each action takes effect this long (s, drawn per tick) after its frame, as through nodes.
     action_delay_s: tuple[float, float] = (0.0, 0.0)
+    # Counterfactual labels (rt_ros.train.counterfactual) instead of the demonstrations.
+    counterfactual: bool = False
 
     def __post_init__(self) -> None:
         get_task(self.family)
         check_split(self.split)
+        if self.counterfactual:
+            check_counterfactual_family(self.family)
+            if self.policy_path is not None:
+                raise ValueError("counterfactual labels follow the expert: no --policy with them")
         if not 0.0 <= self.expert_mix <= 1.0:
             raise ValueError(f"expert_mix ({self.expert_mix!r}) must be in [0, 1]")
         low, high = self.action_delay_s
@@ -260,6 +279,8 @@ def missing_seeds(out_dir: Path, family: str, seed_start: int, episodes: int) ->
 
 def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
     """Record one episode of `settings.family` from `seed` (in this process)."""
+    if settings.counterfactual:
+        return _collect_counterfactual(settings, seed)
     world, learner = _worker_state(settings)
     expert = ScriptedExpert()
     path = episode_path(settings.out_dir, settings.family, seed)
@@ -311,6 +332,59 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
     return CollectedEpisode(result, path, messages, source)
 
 
+def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEpisode:
+    """Run the expert's demonstration of `seed` and record, in one bag named as that episode
+    would be (so it lands in the same held-out split), one episode per alternative target."""
+    world, _ = _worker_state(settings)
+    expert = ScriptedExpert()
+    driver = CounterfactualDriver(expert, settings.split, np.random.default_rng([seed, 11]))
+    result = run_episode(
+        world,
+        settings.family,
+        seed,
+        driver,
+        settings.control_period_s,
+        split=settings.split,
+        action_delay_s=settings.action_delay_s,
+    )
+    if not driver.states:
+        return CollectedEpisode(result, None, 0, "counterfactual", episodes=0)
+    path = episode_path(settings.out_dir, settings.family, seed)
+    partial = path.with_suffix(".mcap.partial")
+    with McapBagWriter(partial) as bag:
+        for index, alternative in enumerate(driver.alternatives):
+            recorder = _EpisodeRecorder(
+                bag, expert.space, settings.control_period_s, index * EPISODE_SPACING_NS
+            )
+            recorder.instruction(alternative.instruction)
+            for visited in driver.states:
+                recorder.tick(visited.state, visited.rgb, visited.executed, visited.labels[index])
+        end_ns = (len(driver.alternatives) - 1) * EPISODE_SPACING_NS + round(
+            driver.states[-1].state.time_s * 1e9
+        )
+        info = {
+            "family": settings.family,
+            "seed": seed,
+            "split": settings.split,
+            "instruction": result.instruction,
+            "instructions": [alternative.instruction for alternative in driver.alternatives],
+            "targets": [alternative.target for alternative in driver.alternatives],
+            "steps": len(driver.states),
+            "action_space": expert.space.name,
+            "control_period_s": settings.control_period_s,
+            "action_delay_s": list(settings.action_delay_s),
+            "source": "counterfactual",
+            "labels": f"{EXPERT_SOURCE}, for each alternative target",
+            "driver": f"{EXPERT_SOURCE}, for {result.instruction!r}",
+        }
+        bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
+        messages = bag.messages
+    partial.replace(path)
+    return CollectedEpisode(
+        result, path, messages, "counterfactual", episodes=len(driver.alternatives)
+    )
+
+
 def collect_demonstrations(
     family: str,
     episodes: int,
@@ -324,15 +398,24 @@ def collect_demonstrations(
     action_delay_s: tuple[float, float] = (0.0, 0.0),
     on_episode: Callable[[CollectedEpisode], None] | None = None,
     skip_existing: bool = False,
+    counterfactual: bool = False,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
-    processes; with `policy_path`, DAgger episodes (see the module docstring). With
+    processes; with `policy_path`, DAgger episodes (see the module docstring); with
+    `counterfactual`, counterfactual labels (rt_ros.train.counterfactual). With
     `skip_existing`, seeds already recorded in `out_dir` are kept and not recorded again (an
     interrupted collection resumes); the episodes recorded now are returned."""
     if jobs < 1:
         raise ValueError(f"jobs ({jobs!r}) must be >= 1")
     settings = CollectSettings(
-        family, Path(out_dir), split, control_period_s, policy_path, expert_mix, action_delay_s
+        family,
+        Path(out_dir),
+        split,
+        control_period_s,
+        policy_path,
+        expert_mix,
+        action_delay_s,
+        counterfactual,
     )
     seeds = (
         missing_seeds(out_dir, family, seed_start, episodes)

@@ -1,0 +1,98 @@
+"""Counterfactual labels: for every other object a pick or knock_over instruction could have
+named, the same frames of the expert's approach, the instruction re-worded with the same template,
+and the expert's own labels for that object; in the demonstration's held-out split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco", reason="collecting needs the sim extra (mujoco)")
+pytest.importorskip("mcap_ros2", reason="collecting needs the sim extra (mcap-ros2-support)")
+
+from rt_ros.runtime.action_space import load_action_space
+from rt_ros.sim.expert import ScriptedExpert
+from rt_ros.sim.objects import OBJECTS
+from rt_ros.sim.tasks import get_task
+from rt_ros.sim.world import SimWorld
+from rt_ros.train.bag_reader import BagReader
+from rt_ros.train.collect import CollectSettings, collect_demonstrations
+from rt_ros.train.counterfactual import (
+    COUNTERFACTUAL_FAMILIES,
+    STANDING_TILT_RAD,
+    alternative_tasks,
+    instruction_template,
+)
+from rt_ros.train.topic_map import load_topic_map
+from rt_ros.train.training_store import validation_split
+
+SEEDS = range(0, 4)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return SimWorld()
+
+
+@pytest.mark.parametrize("family", sorted(COUNTERFACTUAL_FAMILIES))
+def test_alternatives_are_the_other_standing_candidates_worded_alike(world, family):
+    found = 0
+    for seed in SEEDS:
+        task = world.reset(seed, get_task(family), "seen")
+        template = instruction_template(task, "seen")
+        alternatives = alternative_tasks(task, world, "seen", np.random.default_rng(seed))
+        present = {
+            name
+            for name in COUNTERFACTUAL_FAMILIES[family]
+            if name != task.target
+            and not world.is_parked(name)
+            and world.object_tilt_rad(name) <= STANDING_TILT_RAD
+        }
+        assert {alternative.target for alternative in alternatives} <= present
+        for alternative in alternatives:
+            assert type(alternative) is type(task)
+            words = [template.format(object=word) for word in OBJECTS[alternative.target].words]
+            assert alternative.instruction in words
+            assert alternative.in_split(world, "seen")
+        found += len(alternatives)
+    assert found > 0
+
+
+def test_families_without_one_target_among_alike_objects_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="counterfactual labels exist for pick, knock_over"):
+        CollectSettings("drawer", tmp_path, counterfactual=True)
+    with pytest.raises(ValueError, match="no --policy"):
+        CollectSettings("pick", tmp_path, policy_path=tmp_path, counterfactual=True)
+
+
+def test_a_bag_holds_one_episode_per_alternative_with_its_expert_labels(tmp_path, world):
+    demos = collect_demonstrations("pick", episodes=1, out_dir=tmp_path / "demo", seed_start=2)
+    made = collect_demonstrations(
+        "pick", episodes=1, out_dir=tmp_path / "cf", seed_start=2, counterfactual=True
+    )[0]
+    assert made.path.name == demos[0].path.name == "pick_seed2.mcap"
+    reader = BagReader(load_topic_map(), load_action_space())
+    demo = next(reader.episodes(demos[0].path))
+    episodes = list(reader.episodes(made.path))
+    assert len(episodes) == made.episodes >= 1
+    info = episodes[0].info
+    assert info["source"] == "counterfactual"
+    assert info["instruction"] == demo.instruction
+    # The first tick: each alternative's label is the expert's for it on the reset layout.
+    task = world.reset(2, get_task("pick"), "seen")
+    for episode, instruction, target in zip(
+        episodes, info["instructions"], info["targets"], strict=True
+    ):
+        assert episode.instruction == instruction != demo.instruction
+        assert episode.success is None
+        assert validation_split(episode.source, 0.3) == validation_split(str(demo.source), 0.3)
+        # The demonstration's frames, over its approach only.
+        assert 1 <= len(episode) < len(demo)
+        for frame, demo_frame in zip(episode.frames, demo.frames, strict=False):
+            np.testing.assert_array_equal(frame, demo_frame)
+        labeller = ScriptedExpert()
+        labeller.reset(type(task)(instruction=instruction, target=target))
+        np.testing.assert_array_equal(episode.tokens[0], labeller(world).tokens)
+    assert json.loads(json.dumps(info))["steps"] == len(episodes[0])
