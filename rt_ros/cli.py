@@ -944,8 +944,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--counterfactual",
         action="store_true",
-        help="pick, knock_over: per seed, the expert's labels over its approach for every other "
-        "object the instruction could have named (same frames, re-worded instruction)",
+        help="pick, knock_over, move_near: per seed, the expert's labels over its approach for "
+        "every other object the instruction could have named (same frames, re-worded "
+        "instruction)",
     )
     collect.add_argument(
         "--expert-mix",

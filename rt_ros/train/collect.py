@@ -16,9 +16,10 @@ Three sources of episodes:
   terminate of the policy's that the expert does not share is labelled and overruled (the
   expert's action runs), so the episode goes on to the states after it; an episode ends where the
   expert terminates: the task done, or its plan given up (that state gets no label).
-- counterfactual labels (`pick`, `knock_over`): the expert demonstrates, and the bag holds one
-  episode per other object its instruction could have named, with the expert's labels for that
-  object over the approach (rt_ros.train.counterfactual); a seed with no such object writes none.
+- counterfactual labels (`pick`, `knock_over`, `move_near`): the expert demonstrates, and the
+  bag holds one episode per other object its instruction could have named, with the expert's
+  labels for that object over the approach (rt_ros.train.counterfactual); a seed with no such
+  object writes none.
 
 Episodes run in `jobs` worker processes, each with its own simulator; a seed always gives the
 same layout whatever the number of jobs.

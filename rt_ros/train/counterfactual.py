@@ -10,16 +10,19 @@ object with the same template, and the expert's action for that object at every 
 cover the approach, from the first tick until the demonstrating expert first touches its own
 target, which is where the choice of object is made.
 
-Families whose instruction names one target among several objects of a kind on the counter
-have them: `pick` (anything graspable) and `knock_over` (cans). An alternative must be present,
-standing, and in the same split as the demonstration (a held-out object/layout combination stays
-held out).
+Families whose instruction names the object to act on among several alike ones on the counter
+have them: `pick` (anything graspable), `knock_over` (cans) and `move_near` (the object to move;
+the anchor keeps its words). An alternative must be present, standing, not named otherwise by
+the instruction, and in the same split as the demonstration (a held-out object/layout
+combination stays held out).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import string
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +33,14 @@ from rt_ros.sim.objects import CANS, GRASPABLE, OBJECTS
 from rt_ros.sim.tasks.base import Task, choose
 from rt_ros.sim.world import SimWorld, WorldState
 
-# Family -> the objects its instruction may name as the target.
-COUNTERFACTUAL_FAMILIES: dict[str, tuple[str, ...]] = {"pick": GRASPABLE, "knock_over": CANS}
+# Family -> the objects its instruction may name as the object to act on (the task's `target`).
+COUNTERFACTUAL_FAMILIES: dict[str, tuple[str, ...]] = {
+    "pick": GRASPABLE,
+    "knock_over": CANS,
+    "move_near": GRASPABLE,
+}
+# Template placeholder -> the task field whose object it names.
+_PLACEHOLDER_FIELDS = {"object": "target", "target": "target", "anchor": "anchor"}
 # An object leaning more than this is lying, not a target these families lay out.
 STANDING_TILT_RAD = math.radians(20.0)
 
@@ -41,16 +50,21 @@ def check_counterfactual_family(family: str) -> None:
     if family not in COUNTERFACTUAL_FAMILIES:
         raise ValueError(
             f"counterfactual labels exist for {', '.join(COUNTERFACTUAL_FAMILIES)}, "
-            f"not {family!r} (its instruction does not name one target among alike objects)"
+            f"not {family!r} (its instruction does not name one object among alike ones)"
         )
 
 
-def instruction_template(task: Task, split: str) -> str:
-    """The template (of `split`) that worded `task.instruction` for its target."""
+def instruction_wording(task: Task, split: str) -> tuple[str, dict[str, str]]:
+    """The template (of `split`) and the word per placeholder that worded `task.instruction`."""
     for template in type(task).templates_for(split):
-        for word in OBJECTS[task.target].words:
-            if template.format(object=word) == task.instruction:
-                return template
+        placeholders = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        options = [
+            OBJECTS[getattr(task, _PLACEHOLDER_FIELDS[name])].words for name in placeholders
+        ]
+        for words in itertools.product(*options):
+            chosen = dict(zip(placeholders, words, strict=True))
+            if template.format(**chosen) == task.instruction:
+                return template, chosen
     raise ValueError(
         f"{task.family}: no {split} template words {task.instruction!r} for {task.target}"
     )
@@ -59,19 +73,28 @@ def instruction_template(task: Task, split: str) -> str:
 def alternative_tasks(
     task: Task, world: SimWorld, split: str, rng: np.random.Generator
 ) -> list[Task]:
-    """The same task for every other candidate object standing on the counter, worded with the
-    same template, in the same split; `world` must hold the layout `task` was sampled in."""
+    """The same task for every other candidate object standing on the counter (not one the
+    instruction names otherwise), worded with the same template and the same other words, in
+    the same split; `world` must hold the layout `task` was sampled in."""
     check_counterfactual_family(task.family)
-    template = instruction_template(task, split)
+    template, words = instruction_wording(task, split)
+    named = {
+        getattr(task, field) for field in _PLACEHOLDER_FIELDS.values() if hasattr(task, field)
+    }
     alternatives = []
     for name in COUNTERFACTUAL_FAMILIES[task.family]:
-        if name == task.target or world.is_parked(name):
+        if name in named or world.is_parked(name):
             continue
         if world.object_tilt_rad(name) > STANDING_TILT_RAD:
             continue
-        words = choose(rng, OBJECTS[name].words)
+        reworded = {
+            placeholder: choose(rng, OBJECTS[name].words)
+            if _PLACEHOLDER_FIELDS[placeholder] == "target"
+            else word
+            for placeholder, word in words.items()
+        }
         alternative = dataclasses.replace(
-            task, target=name, instruction=template.format(object=words)
+            task, target=name, instruction=template.format(**reworded)
         )
         if alternative.in_split(world, split):
             alternatives.append(alternative)

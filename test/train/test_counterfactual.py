@@ -1,6 +1,6 @@
-"""Counterfactual labels: for every other object a pick or knock_over instruction could have
-named, the same frames of the expert's approach, the instruction re-worded with the same template,
-and the expert's own labels for that object; in the demonstration's held-out split."""
+"""Counterfactual labels: for every other object a pick, knock_over or move_near instruction
+could have named, the same frames of the expert's approach, the instruction re-worded with the
+same template, and the expert's own labels for that object; in the demonstration's split."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from rt_ros.train.counterfactual import (
     COUNTERFACTUAL_FAMILIES,
     STANDING_TILT_RAD,
     alternative_tasks,
-    instruction_template,
+    instruction_wording,
 )
 from rt_ros.train.topic_map import load_topic_map
 from rt_ros.train.training_store import validation_split
@@ -41,27 +41,35 @@ def test_alternatives_are_the_other_standing_candidates_worded_alike(world, fami
     found = 0
     for seed in SEEDS:
         task = world.reset(seed, get_task(family), "seen")
-        template = instruction_template(task, "seen")
+        template, words = instruction_wording(task, "seen")
+        assert template.format(**words) == task.instruction
         alternatives = alternative_tasks(task, world, "seen", np.random.default_rng(seed))
         present = {
             name
             for name in COUNTERFACTUAL_FAMILIES[family]
-            if name != task.target
+            if name not in (task.target, getattr(task, "anchor", None))
             and not world.is_parked(name)
             and world.object_tilt_rad(name) <= STANDING_TILT_RAD
         }
         assert {alternative.target for alternative in alternatives} <= present
+        placeholder = "target" if family == "move_near" else "object"
         for alternative in alternatives:
             assert type(alternative) is type(task)
-            words = [template.format(object=word) for word in OBJECTS[alternative.target].words]
-            assert alternative.instruction in words
+            assert getattr(alternative, "anchor", None) == getattr(task, "anchor", None)
+            wordings = [
+                template.format(**(words | {placeholder: word}))
+                for word in OBJECTS[alternative.target].words
+            ]
+            assert alternative.instruction in wordings
             assert alternative.in_split(world, "seen")
         found += len(alternatives)
     assert found > 0
 
 
 def test_families_without_one_target_among_alike_objects_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="counterfactual labels exist for pick, knock_over"):
+    with pytest.raises(
+        ValueError, match="counterfactual labels exist for pick, knock_over, move_near"
+    ):
         CollectSettings("drawer", tmp_path, counterfactual=True)
     with pytest.raises(ValueError, match="no --policy"):
         CollectSettings("pick", tmp_path, policy_path=tmp_path, counterfactual=True)
