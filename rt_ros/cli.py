@@ -644,6 +644,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             chunks_per_batch=args.chunks_per_batch,
             windows_per_chunk=args.windows_per_chunk,
             learning_rate=args.lr,
+            film_lr_multiplier=args.film_lr_multiplier,
             warmup_steps=args.warmup_steps,
             weight_decay=args.weight_decay,
             precision=args.precision,
@@ -1035,6 +1036,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--chunks-per-batch", type=int, default=3)
     train_cmd.add_argument("--windows-per-chunk", type=int, default=12)
     train_cmd.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    train_cmd.add_argument(
+        "--film-lr-multiplier",
+        type=float,
+        default=1.0,
+        help="the FiLM (instruction conditioning) layers' learning rate is this times --lr",
+    )
     train_cmd.add_argument("--warmup-steps", type=int, default=300)
     train_cmd.add_argument("--weight-decay", type=float, default=0.01)
     train_cmd.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")

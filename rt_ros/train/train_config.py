@@ -35,6 +35,8 @@ class TrainConfig:
     chunks_per_batch: int = 3
     windows_per_chunk: int = 12
     learning_rate: float = 5e-4
+    # The FiLM layers' (instruction conditioning) learning rate is this times learning_rate.
+    film_lr_multiplier: float = 1.0
     min_learning_rate_fraction: float = 0.05
     warmup_steps: int = 300
     weight_decay: float = 0.01
@@ -75,7 +77,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name} ({value!r}) must be an int >= 1")
-        for name in ("learning_rate", "max_grad_norm"):
+        for name in ("learning_rate", "max_grad_norm", "film_lr_multiplier"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} ({value!r}) must be > 0")

@@ -33,6 +33,7 @@ import torch.distributed as dist
 from torch import nn
 
 import rt_ros
+from rt_ros.model.film import FiLM
 from rt_ros.model.presets import ModelPreset, get_preset
 from rt_ros.model.rt1 import RT1
 from rt_ros.runtime.action_space import load_action_space
@@ -119,17 +120,24 @@ def learning_rate_factor(step: int, config: TrainConfig, total_steps: int) -> fl
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices and kernels only, not on biases, norms or position tables."""
-    decay, keep = [], []
+def _param_groups(
+    model: nn.Module, weight_decay: float, learning_rate: float, film_lr_multiplier: float = 1.0
+) -> list[dict]:
+    """Weight decay on matrices and kernels only, not on biases, norms or position tables; the
+    FiLM layers (instruction conditioning) at `film_lr_multiplier` times the learning rate."""
+    groups: dict[tuple[bool, bool], list] = {}
+    film_modules = {name for name, module in model.named_modules() if isinstance(module, FiLM)}
     for name, parameter in model.named_parameters():
-        if parameter.ndim >= 2 and "position_embedding" not in name:
-            decay.append(parameter)
-        else:
-            keep.append(parameter)
+        decays = parameter.ndim >= 2 and "position_embedding" not in name
+        film = name.rsplit(".", 2)[0] in film_modules
+        groups.setdefault((decays, film), []).append(parameter)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": keep, "weight_decay": 0.0},
+        {
+            "params": params,
+            "weight_decay": weight_decay if decays else 0.0,
+            "lr": learning_rate * (film_lr_multiplier if film else 1.0),
+        }
+        for (decays, film), params in sorted(groups.items())
     ]
 
 
@@ -324,7 +332,9 @@ def train(
         device_ids = [ranks.local_rank] if ranks.device.type == "cuda" else None
         module = nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
     optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay), lr=config.learning_rate, betas=(0.9, 0.99)
+        _param_groups(model, config.weight_decay, config.learning_rate, config.film_lr_multiplier),
+        lr=config.learning_rate,
+        betas=(0.9, 0.99),
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: learning_rate_factor(step, config, total_steps)

@@ -150,3 +150,24 @@ def test_two_ddp_processes_end_with_the_same_weights(training_store, recorded_ep
         model.state_dict()["policy.transformer.to_logits.weight"],
         untrained.state_dict()["policy.transformer.to_logits.weight"],
     )
+
+
+def test_film_layers_get_their_own_learning_rate():
+    from rt_ros.model.film import FiLM
+    from rt_ros.train.trainer import _param_groups
+
+    model = RT1.from_preset("rt1-tiny", seed=0)
+    groups = _param_groups(model, weight_decay=0.01, learning_rate=1e-4, film_lr_multiplier=10.0)
+    film = {id(p) for m in model.modules() if isinstance(m, FiLM) for p in m.parameters()}
+    names = {id(p): name for name, p in model.named_parameters()}
+    seen = 0
+    for group in groups:
+        for parameter in group["params"]:
+            seen += 1
+            expected = 1e-3 if id(parameter) in film else 1e-4
+            assert group["lr"] == pytest.approx(expected)
+            decays = parameter.ndim >= 2 and "position_embedding" not in names[id(parameter)]
+            assert group["weight_decay"] == (0.01 if decays else 0.0)
+    assert seen == len(list(model.parameters()))
+    with pytest.raises(ValueError, match="film_lr_multiplier"):
+        TrainConfig(data=(Path("x"),), out_dir=Path("y"), film_lr_multiplier=0.0)
