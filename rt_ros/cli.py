@@ -553,6 +553,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 on_episode=on_episode,
                 skip_existing=args.skip_existing,
                 counterfactual=args.counterfactual,
+                counterfactual_ticks=args.counterfactual_ticks,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -992,6 +993,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="pick, knock_over, move_near: per seed, the expert's labels over its approach for "
         "every other object the instruction could have named (same frames, re-worded "
         "instruction)",
+    )
+    collect.add_argument(
+        "--counterfactual-ticks",
+        type=int,
+        metavar="N",
+        help="with --counterfactual: label only the first N ticks and end there (thousands of "
+        "layouts cheaply); each bag then holds the named object's own episode too",
     )
     collect.add_argument(
         "--expert-mix",

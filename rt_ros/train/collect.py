@@ -225,8 +225,11 @@ class CollectSettings:
     expert_mix: float = 0.0
     # Each action takes effect this long (s, drawn per tick) after its frame, as through nodes.
     action_delay_s: tuple[float, float] = (0.0, 0.0)
-    # Counterfactual labels (rt_ros.train.counterfactual) instead of the demonstrations.
+    # Counterfactual labels (rt_ros.train.counterfactual) instead of the demonstrations; with
+    # counterfactual_ticks, only that many first ticks (cheap: many layouts), the named object's
+    # own episode included.
     counterfactual: bool = False
+    counterfactual_ticks: int | None = None
 
     def __post_init__(self) -> None:
         get_task(self.family)
@@ -235,6 +238,13 @@ class CollectSettings:
             check_counterfactual_family(self.family)
             if self.policy_path is not None:
                 raise ValueError("counterfactual labels follow the expert: no --policy with them")
+        if self.counterfactual_ticks is not None:
+            if not self.counterfactual:
+                raise ValueError("counterfactual_ticks needs counterfactual labels")
+            if self.counterfactual_ticks < 1:
+                raise ValueError(
+                    f"counterfactual_ticks ({self.counterfactual_ticks!r}) must be >= 1"
+                )
         if not 0.0 <= self.expert_mix <= 1.0:
             raise ValueError(f"expert_mix ({self.expert_mix!r}) must be in [0, 1]")
         low, high = self.action_delay_s
@@ -338,7 +348,9 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
     would be (so it lands in the same held-out split), one episode per alternative target."""
     world, _ = _worker_state(settings)
     expert = ScriptedExpert()
-    driver = CounterfactualDriver(expert, settings.split, np.random.default_rng([seed, 11]))
+    driver = CounterfactualDriver(
+        expert, settings.split, np.random.default_rng([seed, 11]), settings.counterfactual_ticks
+    )
     result = run_episode(
         world,
         settings.family,
@@ -350,17 +362,26 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
     )
     if not driver.states:
         return CollectedEpisode(result, None, 0, "counterfactual", episodes=0)
+    # (instruction, target, labels per state): with the first ticks only, no demonstration of
+    # the seed is recorded, so the named object's own episode comes first.
+    episodes = [
+        (alternative.instruction, alternative.target, [v.labels[i] for v in driver.states])
+        for i, alternative in enumerate(driver.alternatives)
+    ]
+    if settings.counterfactual_ticks is not None:
+        own = (result.instruction, driver.task.target, [v.executed for v in driver.states])
+        episodes.insert(0, own)
     path = episode_path(settings.out_dir, settings.family, seed)
     partial = path.with_suffix(".mcap.partial")
     with McapBagWriter(partial) as bag:
-        for index, alternative in enumerate(driver.alternatives):
+        for index, (instruction, _, labels) in enumerate(episodes):
             recorder = _EpisodeRecorder(
                 bag, expert.space, settings.control_period_s, index * EPISODE_SPACING_NS
             )
-            recorder.instruction(alternative.instruction)
-            for visited in driver.states:
-                recorder.tick(visited.state, visited.rgb, visited.executed, visited.labels[index])
-        end_ns = (len(driver.alternatives) - 1) * EPISODE_SPACING_NS + round(
+            recorder.instruction(instruction)
+            for visited, label in zip(driver.states, labels, strict=True):
+                recorder.tick(visited.state, visited.rgb, visited.executed, label)
+        end_ns = (len(episodes) - 1) * EPISODE_SPACING_NS + round(
             driver.states[-1].state.time_s * 1e9
         )
         info = {
@@ -368,8 +389,8 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
             "seed": seed,
             "split": settings.split,
             "instruction": result.instruction,
-            "instructions": [alternative.instruction for alternative in driver.alternatives],
-            "targets": [alternative.target for alternative in driver.alternatives],
+            "instructions": [instruction for instruction, _, _ in episodes],
+            "targets": [target for _, target, _ in episodes],
             "steps": len(driver.states),
             "action_space": expert.space.name,
             "control_period_s": settings.control_period_s,
@@ -381,9 +402,7 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
         bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
         messages = bag.messages
     partial.replace(path)
-    return CollectedEpisode(
-        result, path, messages, "counterfactual", episodes=len(driver.alternatives)
-    )
+    return CollectedEpisode(result, path, messages, "counterfactual", episodes=len(episodes))
 
 
 def collect_demonstrations(
@@ -400,6 +419,7 @@ def collect_demonstrations(
     on_episode: Callable[[CollectedEpisode], None] | None = None,
     skip_existing: bool = False,
     counterfactual: bool = False,
+    counterfactual_ticks: int | None = None,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
     processes; with `policy_path`, DAgger episodes (see the module docstring); with
@@ -417,6 +437,7 @@ def collect_demonstrations(
         expert_mix,
         action_delay_s,
         counterfactual,
+        counterfactual_ticks,
     )
     seeds = (
         missing_seeds(out_dir, family, seed_start, episodes)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rt_ros.runtime.action import Action
-from rt_ros.sim.expert import ScriptedExpert
+from rt_ros.sim.expert import OPEN, Intent, ScriptedExpert
 from rt_ros.sim.objects import CANS, GRASPABLE, OBJECTS
 from rt_ros.sim.tasks.base import Task, choose
 from rt_ros.sim.world import SimWorld, WorldState
@@ -113,20 +113,36 @@ class LabelledState:
 
 class CounterfactualDriver:
     """The scripted expert drives its own task; an expert per alternative target labels each
-    state until the driving expert first touches its target or an alternative's expert
-    terminates (its plan given up). `states` and `alternatives` hold the result."""
+    state until the driving expert first touches its target, an alternative's expert
+    terminates (its plan given up) or `max_ticks` states are labelled; the episode then ends
+    there when `max_ticks` is given. `states` and `alternatives` hold the result."""
 
-    def __init__(self, expert: ScriptedExpert, split: str, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        expert: ScriptedExpert,
+        split: str,
+        rng: np.random.Generator,
+        max_ticks: int | None = None,
+    ) -> None:
+        if max_ticks is not None and max_ticks < 1:
+            raise ValueError(f"max_ticks ({max_ticks!r}) must be >= 1")
         self.expert = expert
         self.space = expert.space
         self._split = split
         self._rng = rng
+        self._max_ticks = max_ticks
         self._task: Task | None = None
         self._labellers: list[ScriptedExpert] = []
         self.alternatives: list[Task] = []
         self.states: list[LabelledState] = []
         self._started = False
         self._labelling = False
+
+    @property
+    def task(self) -> Task:
+        if self._task is None:
+            raise RuntimeError("CounterfactualDriver: no task before reset(task)")
+        return self._task
 
     def reset(self, task: Task) -> None:
         self._task = task
@@ -155,4 +171,9 @@ class CounterfactualDriver:
                 self._labelling = False
             else:
                 self.states.append(LabelledState(world.render(), world.state(), action, labels))
+                if self._max_ticks is not None and len(self.states) >= self._max_ticks:
+                    self._labelling = False
+        if self._max_ticks is not None and not self._labelling:
+            # Nothing more to label: end the episode (the demonstration is not recorded).
+            return self.expert.encode(Intent(np.zeros(3), np.zeros(3), OPEN, mode="terminate"))
         return action

@@ -104,3 +104,29 @@ def test_a_bag_holds_one_episode_per_alternative_with_its_expert_labels(tmp_path
         labeller.reset(type(task)(instruction=instruction, target=target))
         np.testing.assert_array_equal(episode.tokens[0], labeller(world).tokens)
     assert json.loads(json.dumps(info))["steps"] == len(episodes[0])
+
+
+def test_first_ticks_only_include_the_named_object_and_end_early(tmp_path, world):
+    collected = collect_demonstrations(
+        "knock_over", episodes=6, out_dir=tmp_path, seed_start=3, counterfactual=True,
+        counterfactual_ticks=2,
+    )  # fmt: skip
+    assert any(episode.path is None for episode in collected)  # a can alone on the counter
+    made = next(episode for episode in collected if episode.path is not None)
+    seed = made.result.seed
+    reader = BagReader(load_topic_map(), load_action_space())
+    episodes = list(reader.episodes(made.path))
+    info = episodes[0].info
+    assert len(episodes) == made.episodes == len(info["targets"]) >= 2
+    assert made.result.steps == 2  # it ends at its last labelled tick
+    task = world.reset(seed, get_task("knock_over"), "seen")
+    assert (episodes[0].instruction, info["targets"][0]) == (task.instruction, task.target)
+    for episode, target in zip(episodes, info["targets"], strict=True):
+        assert len(episode) == 2
+        labeller = ScriptedExpert()
+        labeller.reset(type(task)(instruction=episode.instruction, target=target))
+        np.testing.assert_array_equal(episode.tokens[0], labeller(world).tokens)
+    with pytest.raises(ValueError, match="counterfactual_ticks needs counterfactual labels"):
+        CollectSettings("pick", tmp_path, counterfactual_ticks=1)
+    with pytest.raises(ValueError, match=r"counterfactual_ticks \(0\) must be >= 1"):
+        CollectSettings("pick", tmp_path, counterfactual=True, counterfactual_ticks=0)
