@@ -288,6 +288,19 @@ def missing_seeds(out_dir: Path, family: str, seed_start: int, episodes: int) ->
     return [seed for seed in seeds if not episode_path(out_dir, family, seed).is_file()]
 
 
+def _run(settings: CollectSettings, world: SimWorld, seed: int, driver) -> EpisodeResult:
+    """One episode of the settings' family, split, control period and action delays."""
+    return run_episode(
+        world,
+        settings.family,
+        seed,
+        driver,
+        settings.control_period_s,
+        split=settings.split,
+        action_delay_s=settings.action_delay_s,
+    )
+
+
 def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
     """Record one episode of `settings.family` from `seed` (in this process)."""
     if settings.counterfactual:
@@ -306,15 +319,7 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
             )
         else:
             driver = _ExpertDriver(expert, recorder)
-        result = run_episode(
-            world,
-            settings.family,
-            seed,
-            driver,
-            settings.control_period_s,
-            split=settings.split,
-            action_delay_s=settings.action_delay_s,
-        )
+        result = _run(settings, world, seed, driver)
         end_ns = round(world.state().time_s * 1e9)
         bag.write("/episode/success", "std_msgs/msg/Bool", {"data": result.success}, end_ns)
         source = "dagger" if dagger else "expert"
@@ -351,15 +356,7 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
     driver = CounterfactualDriver(
         expert, settings.split, np.random.default_rng([seed, 11]), settings.counterfactual_ticks
     )
-    result = run_episode(
-        world,
-        settings.family,
-        seed,
-        driver,
-        settings.control_period_s,
-        split=settings.split,
-        action_delay_s=settings.action_delay_s,
-    )
+    result = _run(settings, world, seed, driver)
     if not driver.states:
         return CollectedEpisode(result, None, 0, "counterfactual", episodes=0)
     # (instruction, target, labels per state): with the first ticks only, no demonstration of
