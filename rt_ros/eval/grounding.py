@@ -28,7 +28,7 @@ from rt_ros.runtime.action_space import ActionSpace
 from rt_ros.sim.expert import ScriptedExpert
 from rt_ros.sim.tasks import get_task
 from rt_ros.sim.world import SimWorld
-from rt_ros.train.counterfactual import COUNTERFACTUAL_FAMILIES, alternative_tasks
+from rt_ros.train.counterfactual import alternative_tasks, wording_rng
 
 ARM_TRANSLATION_ROLES = ("arm.linear.x", "arm.linear.y", "arm.linear.z")
 
@@ -108,7 +108,7 @@ def measure_grounding(
         for seed in seeds:
             task = world.reset(seed, get_task(family), split)
             frame = world.render()
-            alternatives = alternative_tasks(task, world, split, np.random.default_rng([seed, 11]))
+            alternatives = alternative_tasks(task, world, split, wording_rng(seed))
             grounding.layouts += 1
             first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for candidate in (task, *alternatives):
@@ -137,4 +137,4 @@ def measure_grounding(
     return results
 
 
-__all__ = ["COUNTERFACTUAL_FAMILIES", "FamilyGrounding", "measure_grounding"]
+__all__ = ["FamilyGrounding", "measure_grounding"]

@@ -42,7 +42,11 @@ from rt_ros.runtime.action_space import ActionSpace
 from rt_ros.sim.expert import RT1_CONTROL_PERIOD_S, EpisodeResult, ScriptedExpert, run_episode
 from rt_ros.sim.tasks import Task, check_split, get_task
 from rt_ros.sim.world import SimWorld, WorldState
-from rt_ros.train.counterfactual import CounterfactualDriver, check_counterfactual_family
+from rt_ros.train.counterfactual import (
+    CounterfactualDriver,
+    check_counterfactual_family,
+    wording_rng,
+)
 from rt_ros.train.mcap_bag import McapBagWriter
 
 CAMERA_FRAME = "head_camera_optical_frame"
@@ -354,7 +358,7 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
     world, _ = _worker_state(settings)
     expert = ScriptedExpert()
     driver = CounterfactualDriver(
-        expert, settings.split, np.random.default_rng([seed, 11]), settings.counterfactual_ticks
+        expert, settings.split, wording_rng(seed), settings.counterfactual_ticks
     )
     result = _run(settings, world, seed, driver)
     if not driver.states:
@@ -393,7 +397,7 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
             "control_period_s": settings.control_period_s,
             "action_delay_s": list(settings.action_delay_s),
             "source": "counterfactual",
-            "labels": f"{EXPERT_SOURCE}, for each alternative target",
+            "labels": f"{EXPERT_SOURCE}, for each target",
             "driver": f"{EXPERT_SOURCE}, for {result.instruction!r}",
         }
         bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)

@@ -54,6 +54,12 @@ def check_counterfactual_family(family: str) -> None:
         )
 
 
+def wording_rng(seed: int) -> np.random.Generator:
+    """The random stream that words a layout's alternatives: the same for a seed in collection
+    and in `rt-ros grounding`."""
+    return np.random.default_rng([seed, 11])
+
+
 def instruction_wording(task: Task, split: str) -> tuple[str, dict[str, str]]:
     """The template (of `split`) and the word per placeholder that worded `task.instruction`."""
     for template in type(task).templates_for(split):

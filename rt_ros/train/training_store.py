@@ -58,9 +58,14 @@ class EpisodeRecord:
     seed: int | None = None
 
 
+def recording_of(source: str) -> Path:
+    """The recording an episode's source names (`path` or `path#index` for one of several)."""
+    return Path(source.split("#")[0])
+
+
 def validation_split(source: str, val_fraction: float) -> str:
     """`val` for a stable `val_fraction` of recordings (by a hash of the name), else `train`."""
-    digest = hashlib.sha256(Path(source.split("#")[0]).name.encode()).digest()
+    digest = hashlib.sha256(recording_of(source).name.encode()).digest()
     return "val" if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else "train"
 
 
@@ -109,9 +114,7 @@ class TrainingStore:
 
     def recording_folders(self) -> list[str]:
         """The folders of the recordings the store was built from, as recorded at build time."""
-        return sorted(
-            {str(Path(episode.source.split("#")[0]).parent) for episode in self.episodes}
-        )
+        return sorted({str(recording_of(episode.source).parent) for episode in self.episodes})
 
     def summary(self) -> dict[str, Any]:
         """Episode and frame counts per split and origin."""
