@@ -45,8 +45,8 @@ class EvalSettings:
     # Failure videos kept per (family, split); the rest are deleted.
     failure_videos: int = 5
     # ROS domain of worker i: domain_base + i (each job its own DDS domain, away from the
-    # default 0 that robots use).
-    domain_base: int = 90
+    # default 0 that robots use, and from the test suite's: nodes 1-60, launch files 71-101).
+    domain_base: int = 61
 
     def __post_init__(self) -> None:
         for family in self.families:

@@ -25,7 +25,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rt_ros.runtime.action_space import load_action_space
 
 # ROS_DOMAIN_IDs of the launch tests, each file its own, chosen by pid within its range; all
-# within 0-101 (see test/nodes/conftest.py, which takes 1-70).
+# within 0-101 (test/nodes/conftest.py takes 1-60, `rt-ros eval` 61 and up).
 DOMAIN_IDS = {
     "robot": range(71, 79),
     "sim": range(79, 87),
