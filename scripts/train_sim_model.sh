@@ -11,7 +11,7 @@
 #   5. export the final model to a bundle (held-out token accuracy checked against PyTorch);
 #   6. evaluate it closed loop through the nodes on unseen seeds.
 # Each step's wall time goes to $RUN/timings.csv. Settings (environment variables, defaults in
-# brackets; the defaults are the run that produced models/rt1-tiny.pt, about 4 hours on 2 CPU
+# brackets; the defaults are the run that produced models/rt1-tiny.pt, about 5.5 hours on 2 CPU
 # cores): RUN [runs/recipe], DATA [data], EPISODES per family [300], EPOCHS [8],
 # DAGGER_ROUNDS [1], DAGGER_EPISODES per family and round [80], DAGGER_EPOCHS [3],
 # EXPERT_MIX [0.3], GROUNDING_LAYOUTS per family [4000; 0 skips step 4], GROUNDING_TICKS [3],
