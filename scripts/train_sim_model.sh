@@ -56,11 +56,10 @@ timed() {  # timed NAME command... : run it and append its wall time
   echo "$name,$(($(date +%s) - start))" >>"$timings"
 }
 
-collect() {  # collect OUT SEED_START EPISODES [--policy BUNDLE --expert-mix P | --counterfactual ...]
-  local out=$1 seed=$2 count=$3 families=("${FAMILIES[@]}")
-  shift 3
-  if [[ " $* " == *" --counterfactual "* ]]; then families=("${GROUNDED_FAMILIES[@]}"); fi
-  for family in "${families[@]}"; do
+collect() {  # collect "FAMILY..." OUT SEED_START EPISODES [--policy BUNDLE --expert-mix P | ...]
+  local families=$1 out=$2 seed=$3 count=$4
+  shift 4
+  for family in $families; do
     local have=0
     if [ -d "$out/$family" ]; then
       have=$(find "$out/$family" -name '*.mcap' | wc -l)
@@ -87,13 +86,13 @@ export_bundle() {  # export_bundle RUN_DIR BUNDLE
   fi
 }
 
-timed collect_expert collect "$DATA/expert" 0 "$EPISODES"
+timed collect_expert collect "${FAMILIES[*]}" "$DATA/expert" 0 "$EPISODES"
 timed train_round0 train "$RUN/round0" "$EPOCHS" --data "$DATA/expert"
 timed export_round0 export_bundle "$RUN/round0" "$RUN/round0/bundle"
 data=("$DATA/expert")
 for round in $(seq 1 "$DAGGER_ROUNDS"); do
   previous="$RUN/round$((round - 1))"
-  timed "collect_dagger$round" collect "$DATA/dagger$round" $((round * 10000)) \
+  timed "collect_dagger$round" collect "${FAMILIES[*]}" "$DATA/dagger$round" $((round * 10000)) \
     "$DAGGER_EPISODES" --policy "$previous/bundle" --expert-mix "$EXPERT_MIX"
   data+=("$DATA/dagger$round")
   timed "train_round$round" train "$RUN/round$round" "$DAGGER_EPOCHS" --data "${data[@]}" \
@@ -103,7 +102,7 @@ done
 final="$RUN/round$DAGGER_ROUNDS"
 if [ "$GROUNDING_LAYOUTS" -gt 0 ]; then
   grounding="$DATA/counterfactual_ticks$GROUNDING_TICKS"
-  timed collect_grounding collect "$grounding" 10000 "$GROUNDING_LAYOUTS" \
+  timed collect_grounding collect "${GROUNDED_FAMILIES[*]}" "$grounding" 10000 "$GROUNDING_LAYOUTS" \
     --counterfactual --counterfactual-ticks "$GROUNDING_TICKS"
   # First on those short episodes alone: mixed into the demonstrations from the start, the
   # contrast between the objects named was not learnt (README). Then on everything, so that the
