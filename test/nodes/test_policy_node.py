@@ -144,9 +144,13 @@ def test_commands_arrive_at_the_control_rate_with_the_frame_stamp(start_policy, 
     sent = set(harness.sent_stamps)
     assert commands, process.output
     for item in commands:
-        assert seconds(item.msg.header.stamp) in sent, "a command must carry its frame's stamp"
         assert item.msg.header.frame_id == "base_link"
-    stamps = [seconds(item.msg.header.stamp) for item in commands]
+        if seconds(item.msg.header.stamp) not in sent:
+            # A command without a frame's stamp may only be a stop, stamped with the clock, when a
+            # starved 2-core machine left the node without a fresh frame (CI has seen a 1 s gap).
+            assert twist_is_zero(item.msg), "a command must carry its frame's stamp"
+            process.wait_for_output(r"old \(stale_image_timeout_s .*\): stopping", timeout_s=5.0)
+    stamps = [seconds(m.msg.header.stamp) for m in commands if seconds(m.msg.header.stamp) in sent]
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == len(stamps)
     # The control timer ticks at 5 Hz whatever the camera rate (20 Hz here): never faster than
