@@ -3,7 +3,7 @@
 # in simulation: models/rt1-tiny.pt -> models/rt1-tiny/) and run the main job: the simulated robot
 # following an instruction (`rt-ros demo`), which writes runs/demo/demo.mp4 and a summary.
 # Extra arguments go to `rt-ros demo`, e.g. --task pick --seed 3 --instruction "lift the apple";
-# without any: standing a can upright on a layout seed training never saw.
+# without any: opening the drawer on a layout seed training never saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,6 +11,6 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1 TRANSFORMERS_OFF
 venv=${RT_ROS_VENV:-.venv}
 "$venv/bin/rt-ros" export --shipped
 if [ $# -eq 0 ]; then
-  set -- --task place_upright --seed 100000
+  set -- --task drawer --seed 100000
 fi
 "$venv/bin/rt-ros" demo --model models/rt1-tiny "$@"

@@ -8,15 +8,18 @@
 #   4. grounding: for thousands of new layouts, the expert's first ticks for every object the
 #      instruction could have named (`rt-ros collect --counterfactual --counterfactual-ticks`);
 #      train on those alone from the last round's weights, then on everything;
-#   5. export the final model to a bundle (held-out token accuracy checked against PyTorch);
-#   6. evaluate it closed loop through the nodes on unseen seeds.
+#   5. the final round: more expert demonstrations on new layouts and a DAgger round driven by the
+#      grounded model; train on everything from the grounded weights;
+#   6. export the final model to a bundle (held-out token accuracy checked against PyTorch);
+#   7. evaluate it closed loop through the nodes on unseen seeds.
 # Each step's wall time goes to $RUN/timings.csv. Settings (environment variables, defaults in
-# brackets; the defaults are the run that produced models/rt1-tiny.pt, about 5.5 hours on 2 CPU
+# brackets; the defaults are the run that produced models/rt1-tiny.pt, about 7 hours on 2 CPU
 # cores): RUN [runs/recipe], DATA [data], EPISODES per family [300], EPOCHS [8],
 # DAGGER_ROUNDS [1], DAGGER_EPISODES per family and round [80], DAGGER_EPOCHS [3],
 # EXPERT_MIX [0.3], GROUNDING_LAYOUTS per family [4000; 0 skips step 4], GROUNDING_TICKS [3],
 # GROUNDING_STEPS [900] (on the grounding episodes alone), GROUNDED_STEPS [1200] (on everything),
-# JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0].
+# POLISH_EPISODES per family [300], POLISH_DAGGER_EPISODES per family [120], POLISH_STEPS [2400;
+# 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0].
 # The full evaluation: EVAL_EPISODES=100 (1,500 episodes, about 4 hours through the nodes here).
 # To ship the result: cp the final model.pt it prints to models/rt1-tiny.pt; rt-ros export --shipped
 # Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.
@@ -38,6 +41,9 @@ GROUNDING_LAYOUTS=${GROUNDING_LAYOUTS:-4000}
 GROUNDING_TICKS=${GROUNDING_TICKS:-3}
 GROUNDING_STEPS=${GROUNDING_STEPS:-900}
 GROUNDED_STEPS=${GROUNDED_STEPS:-1200}
+POLISH_EPISODES=${POLISH_EPISODES:-300}
+POLISH_DAGGER_EPISODES=${POLISH_DAGGER_EPISODES:-120}
+POLISH_STEPS=${POLISH_STEPS:-2400}
 JOBS=${JOBS:-2}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-6}
@@ -115,6 +121,18 @@ if [ "$GROUNDING_LAYOUTS" -gt 0 ]; then
     --lr 1e-4 --warmup-steps 50
   timed export_grounded export_bundle "$RUN/grounded" "$RUN/grounded/bundle"
   final="$RUN/grounded"
+fi
+if [ "$POLISH_STEPS" -gt 0 ]; then
+  # More demonstrations on new layouts, and a DAgger round driven by the model so far (the states
+  # a grounded model visits differ from those of the round it started from); then everything.
+  timed collect_expert_more collect "${FAMILIES[*]}" "$DATA/expert_more" 40000 "$POLISH_EPISODES"
+  timed collect_dagger_final collect "${FAMILIES[*]}" "$DATA/dagger_final" 30000 \
+    "$POLISH_DAGGER_EPISODES" --policy "$final/bundle" --expert-mix "$EXPERT_MIX"
+  data+=("$DATA/expert_more" "$DATA/dagger_final")
+  timed train_polished train "$RUN/polished" 1 --data "${data[@]}" --init "$final/model.pt" \
+    --max-steps "$POLISH_STEPS" --chunks-per-batch 16 --lr 1e-4 --warmup-steps 50
+  timed export_polished export_bundle "$RUN/polished" "$RUN/polished/bundle"
+  final="$RUN/polished"
 fi
 timed eval "$rt" eval --model "$final/bundle" --episodes "$EVAL_EPISODES" \
   --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$JOBS" --out "$RUN/eval"

@@ -1,5 +1,6 @@
 """`scripts/train_sim_model.sh`, the whole learning recipe, end to end at a toy size: collect,
-train, a DAgger round, the grounding step, export and evaluation through the nodes all run and
+train, a DAgger round, the grounding step, the final round (more demonstrations and a DAgger
+round driven by the grounded model), export and evaluation through the nodes all run and
 leave what the README says they do."""
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def test_the_recipe_runs_every_step_and_leaves_a_grounded_bundle(tmp_path: Path)
         GROUNDING_TICKS="2",
         GROUNDING_STEPS="2",
         GROUNDED_STEPS="2",
+        POLISH_EPISODES="1",
+        POLISH_DAGGER_EPISODES="1",
+        POLISH_STEPS="2",
         EVAL_EPISODES="1",
         EVAL_UNSEEN_EPISODES="0",
         JOBS="2",
@@ -63,20 +67,33 @@ def test_the_recipe_runs_every_step_and_leaves_a_grounded_bundle(tmp_path: Path)
         "train_grounding",
         "train_grounded",
         "export_grounded",
+        "collect_expert_more",
+        "collect_dagger_final",
+        "train_polished",
+        "export_polished",
         "eval",
     ]
     # The grounding data: short episodes of the families that name one object among several.
     grounding = data / "counterfactual_ticks2"
     assert sorted(p.name for p in grounding.iterdir()) == ["knock_over", "move_near", "pick"]
     assert any(grounding.rglob("*.mcap"))
-    # The final model starts from the grounding stage (on the DAgger round's weights) and was
-    # trained on all of the data.
-    provenance = yaml.safe_load((run / "grounded/bundle/manifest.yaml").read_text())["provenance"]
+    # The grounded model starts from the grounding stage (on the DAgger round's weights) and was
+    # trained on all of the data so far...
+    manifest = yaml.safe_load((run / "grounded/bundle/manifest.yaml").read_text())
+    provenance = manifest["provenance"]
     assert provenance["weights"] == "trained by rt-ros train"
     assert provenance["data"]["recordings"] == [
         str(folder.resolve()) for folder in (data / "expert", data / "dagger1", grounding)
     ]
     init = provenance["training"]["config"]["init_checkpoint"]
     assert Path(init).resolve() == (run / "grounding/model.pt").resolve()
+    # ...and the final one from it, with more demonstrations and a DAgger round it drove.
+    assert any((data / "dagger_final/drawer").glob("*.mcap"))
+    provenance = yaml.safe_load((run / "polished/bundle/manifest.yaml").read_text())["provenance"]
+    everything = (data / "expert", data / "dagger1", grounding)
+    everything += (data / "expert_more", data / "dagger_final")
+    assert provenance["data"]["recordings"] == [str(folder.resolve()) for folder in everything]
+    init = provenance["training"]["config"]["init_checkpoint"]
+    assert Path(init).resolve() == (run / "grounded/model.pt").resolve()
     assert (run / "eval/summary.md").is_file()
-    assert "grounded/bundle" in finished.stdout
+    assert "polished/bundle" in finished.stdout
