@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.ros
 
 
-def test_the_recipe_runs_every_step_and_leaves_a_grounded_bundle(tmp_path: Path):
+def test_the_recipe_runs_every_step_and_leaves_the_final_bundle(tmp_path: Path):
     run, data = tmp_path / "run", tmp_path / "data"
     env = dict(
         os.environ,
@@ -79,8 +79,7 @@ def test_the_recipe_runs_every_step_and_leaves_a_grounded_bundle(tmp_path: Path)
     assert any(grounding.rglob("*.mcap"))
     # The grounded model starts from the grounding stage (on the DAgger round's weights) and was
     # trained on all of the data so far...
-    manifest = yaml.safe_load((run / "grounded/bundle/manifest.yaml").read_text())
-    provenance = manifest["provenance"]
+    provenance = yaml.safe_load((run / "grounded/bundle/manifest.yaml").read_text())["provenance"]
     assert provenance["weights"] == "trained by rt-ros train"
     assert provenance["data"]["recordings"] == [
         str(folder.resolve()) for folder in (data / "expert", data / "dagger1", grounding)
