@@ -50,6 +50,8 @@ EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-6}
 THREADS=${THREADS:-0}
 FAMILIES=(pick move_near knock_over place_upright drawer)
 GROUNDED_FAMILIES=(pick knock_over move_near)  # those naming one object among several
+# Fine-tuning a trained model on everything so far: smaller batches, a lower rate, a short warm-up.
+FINE_TUNE=(--chunks-per-batch 16 --lr 1e-4 --warmup-steps 50)
 mkdir -p "$RUN"
 timings="$RUN/timings.csv"
 [ -f "$timings" ] || echo "step,seconds" >"$timings"
@@ -117,8 +119,7 @@ if [ "$GROUNDING_LAYOUTS" -gt 0 ]; then
     --max-steps "$GROUNDING_STEPS" --chunks-per-batch 64 --lr 3e-4 --warmup-steps 50 --no-augment
   data+=("$grounding")
   timed train_grounded train "$RUN/grounded" 1 --data "${data[@]}" \
-    --init "$RUN/grounding/model.pt" --max-steps "$GROUNDED_STEPS" --chunks-per-batch 16 \
-    --lr 1e-4 --warmup-steps 50
+    --init "$RUN/grounding/model.pt" --max-steps "$GROUNDED_STEPS" "${FINE_TUNE[@]}"
   timed export_grounded export_bundle "$RUN/grounded" "$RUN/grounded/bundle"
   final="$RUN/grounded"
 fi
@@ -130,7 +131,7 @@ if [ "$POLISH_STEPS" -gt 0 ]; then
     "$POLISH_DAGGER_EPISODES" --policy "$final/bundle" --expert-mix "$EXPERT_MIX"
   data+=("$DATA/expert_more" "$DATA/dagger_final")
   timed train_polished train "$RUN/polished" 1 --data "${data[@]}" --init "$final/model.pt" \
-    --max-steps "$POLISH_STEPS" --chunks-per-batch 16 --lr 1e-4 --warmup-steps 50
+    --max-steps "$POLISH_STEPS" "${FINE_TUNE[@]}"
   timed export_polished export_bundle "$RUN/polished" "$RUN/polished/bundle"
   final="$RUN/polished"
 fi
