@@ -743,6 +743,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             through="direct" if args.direct else "nodes",
             control_rate_hz=args.control_rate_hz,
             action_delay_s=tuple(args.action_delay_s),
+            driver_limits=args.driver_limits,
             with_expert=not args.no_expert,
             failure_videos=args.failure_videos,
         )
@@ -771,6 +772,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
         results = evaluate(settings, on_episode)
     title = f"rt-ros eval: {Path(settings.model_path).name}, through {settings.through}"
+    if settings.driver_limits:
+        title += ", behind the driver's safety layer"
     rows = write_report(results, settings.out_dir, title)
     console.print(markdown_table(rows))
     console.print(
@@ -1110,6 +1113,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=(0.0, 0.0),
         metavar=("LOW", "HIGH"),
         help="--direct: each action takes effect a delay drawn from [LOW, HIGH] s after its frame",
+    )
+    eval_cmd.add_argument(
+        "--driver-limits",
+        action="store_true",
+        help="--direct: actions reach the robot through the sim driver's safety layer "
+        "(config/driver.yaml + sim.yaml limits at its update rate), as through the nodes",
     )
     eval_cmd.add_argument("--no-expert", action="store_true", help="skip the scripted expert")
     eval_cmd.add_argument("--failure-videos", type=int, default=5, help="kept per row")

@@ -4,7 +4,9 @@ Each episode runs as `rt-ros demo` runs it: the driver node on the `sim` backend
 time, head camera over DDS) and the policy node on the bundle, in one executor; success is judged
 from the simulator's state when the policy terminates or the family's step budget is spent.
 `through="direct"` runs the same runtime without ROS on fixed physics steps (faster, for quick
-checks while developing; the figures to report come through the nodes). `jobs` worker processes
+checks while developing; the figures to report come through the nodes), optionally with the
+nodes' action latency (`action_delay_s`) and the sim driver's safety layer and limits between the
+actions and the world (`driver_limits`), the model and the expert alike. `jobs` worker processes
 run episodes in parallel, each in its own ROS domain. The scripted expert runs the same seeds
 and splits beside the model. Seeds start far above the ones `rt-ros collect` uses for training.
 """
@@ -41,6 +43,8 @@ class EvalSettings:
     control_rate_hz: float = 3.0
     # Direct only: each action takes effect this long (s, drawn per tick) after its frame.
     action_delay_s: tuple[float, float] = (0.0, 0.0)
+    # Direct only: actions reach the world through the sim driver's safety layer and limits.
+    driver_limits: bool = False
     with_expert: bool = True
     # Failure videos kept per (family, split); the rest are deleted.
     failure_videos: int = 5
@@ -55,6 +59,11 @@ class EvalSettings:
             check_split(split)
         if self.through not in THROUGH:
             raise ValueError(f"through ({self.through!r}) must be one of {THROUGH}")
+        if self.through == "nodes" and (self.driver_limits or any(self.action_delay_s)):
+            raise ValueError(
+                "driver_limits and action_delay_s model the nodes in a direct evaluation; "
+                "through the nodes the driver and the latency are real"
+            )
         if self.episodes < 0 or (self.unseen_episodes or 0) < 0:
             raise ValueError("episodes must be >= 0")
         if self.jobs < 1:
@@ -159,6 +168,7 @@ def _run_direct(settings: EvalSettings, job: _Job) -> EpisodeResult:
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
     from rt_ros.sim.expert import run_episode
+    from rt_ros.sim.safety_limited_world import sim_driver_limits
 
     if "policy" not in _WORKER:
         config = SessionConfig(providers=("cpu",), intra_op_threads=1)
@@ -173,6 +183,7 @@ def _run_direct(settings: EvalSettings, job: _Job) -> EpisodeResult:
         split=job.split,
         on_step=lambda world, action: frames.append(world.render()),
         action_delay_s=settings.action_delay_s,
+        driver_limits=sim_driver_limits() if settings.driver_limits else None,
     )
     video = None
     if not result.success and frames:
@@ -199,8 +210,12 @@ def run_job(settings: EvalSettings, job: _Job) -> EpisodeResult:
     if not settings.with_expert:
         return result
     from rt_ros.sim.expert import ScriptedExpert, run_episode
+    from rt_ros.sim.safety_limited_world import sim_driver_limits
 
-    expert = run_episode(_world(), job.family, job.seed, ScriptedExpert(), split=job.split)
+    limits = sim_driver_limits() if settings.driver_limits else None
+    expert = run_episode(
+        _world(), job.family, job.seed, ScriptedExpert(), split=job.split, driver_limits=limits
+    )
     return replace(result, expert_success=expert.success, expert_steps=expert.steps)
 
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rt_ros.nodes.safety import SafetyLimits
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_codec import ActionTokenCodec
 from rt_ros.runtime.action_motion import (
@@ -29,6 +30,7 @@ from rt_ros.runtime.action_space import DEFAULT_ACTION_SPACE, ActionSpace, load_
 from rt_ros.sim import robot_description as rd
 from rt_ros.sim.ik import rotation_error
 from rt_ros.sim.objects import APPLE, CAN, OBJECTS, SPONGE
+from rt_ros.sim.safety_limited_world import SafetyLimitedWorld
 from rt_ros.sim.tasks import Task, get_task
 from rt_ros.sim.tasks.drawer import DrawerTask
 from rt_ros.sim.tasks.knock_over import KnockOverTask
@@ -607,6 +609,7 @@ def run_episode(
     on_step: Callable[[SimWorld, Action], None] | None = None,
     split: str = "any",
     action_delay_s: tuple[float, float] = (0.0, 0.0),
+    driver_limits: SafetyLimits | None = None,
 ) -> EpisodeResult:
     """Reset `world` to (family, seed) in `split`, run `policy` one action per control tick until
     it terminates or `max_steps` (default: the family's budget) pass; success is judged at the
@@ -615,6 +618,10 @@ def run_episode(
     `action_delay_s` (low, high): each action takes effect a uniformly drawn delay after the
     state it was computed from, the previous command running meanwhile, as through the nodes
     (camera frame age plus inference and DDS: about 0.05-0.15 s). The draws are seeded by `seed`.
+
+    `driver_limits`: each action reaches the world through the driver's safety layer under these
+    limits (clamped, acceleration-limited at the driver's update rate), as through the nodes;
+    None applies it at once.
     """
     low_delay, high_delay = action_delay_s
     if not 0.0 <= low_delay <= high_delay < control_period_s:
@@ -625,6 +632,7 @@ def run_episode(
     task_class = get_task(family) if isinstance(family, str) else family
     task = world.reset(seed, task_class, split)
     policy.reset(task)
+    limited = None if driver_limits is None else SafetyLimitedWorld(world, driver_limits)
     budget = task_class.max_steps if max_steps is None else max_steps
     steps = 0
     terminated = False
@@ -638,9 +646,14 @@ def run_episode(
             terminated = True
             break
         delay_s = float(delays.uniform(low_delay, high_delay)) if high_delay > 0 else 0.0
-        world.step(delay_s)
-        world.apply(motion.arm_twist, motion.base_twist, motion.gripper_closedness)
-        world.step(control_period_s - delay_s)
+        if limited is None:
+            world.step(delay_s)
+            world.apply(motion.arm_twist, motion.base_twist, motion.gripper_closedness)
+            world.step(control_period_s - delay_s)
+        else:
+            limited.step(delay_s)
+            limited.apply(motion)
+            limited.step(control_period_s - delay_s)
     world.stop()
     return EpisodeResult(
         family=task_class.family,

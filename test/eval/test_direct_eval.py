@@ -45,3 +45,23 @@ def test_settings_are_checked(tiny_bundle, tmp_path):
         EvalSettings(model_path=tiny_bundle, out_dir=tmp_path, jobs=4, domain_base=100)
     with pytest.raises(ValueError, match="is not a folder"):
         EvalSettings(model_path=tmp_path / "none", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="driver_limits and action_delay_s"):
+        EvalSettings(model_path=tiny_bundle, out_dir=tmp_path, driver_limits=True)
+
+
+def test_direct_evaluation_behind_the_drivers_safety_layer(tiny_bundle, tmp_path):
+    """`--direct --driver-limits`: the model and the expert beside it both drive through the sim
+    driver's limits; the expert still opens the drawer."""
+    settings = EvalSettings(
+        model_path=tiny_bundle,
+        out_dir=tmp_path,
+        families=("drawer",),
+        splits=("seen",),
+        episodes=1,
+        through="direct",
+        driver_limits=True,
+        failure_videos=0,
+    )
+    (result,) = evaluate(settings)
+    assert not result.success
+    assert result.expert_success
