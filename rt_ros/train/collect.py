@@ -80,6 +80,7 @@ class _EpisodeRecorder:
         self._period_s = period_s
         # Added to every stamp: several episodes in one bag follow each other in time.
         self._offset_ns = offset_ns
+        self.ticks = 0
 
     def instruction(self, text: str) -> None:
         self._bag.write(
@@ -87,6 +88,7 @@ class _EpisodeRecorder:
         )
 
     def tick(self, state: WorldState, rgb: np.ndarray, executed: Action, label: Action) -> None:
+        self.ticks += 1
         time_ns = self._offset_ns + round(state.time_s * 1e9)
         bag = self._bag
         bag.write(
@@ -324,9 +326,14 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
         else:
             driver = _ExpertDriver(expert, recorder)
         result = _run(settings, world, seed, driver)
+        source = "dagger" if dagger else "expert"
+        if recorder.ticks == 0:
+            # The expert's plan gave up on the first state (DAgger): no labelled frame, nothing
+            # to learn from, and a bag without frames would be refused by training.
+            bag.discard()
+            return CollectedEpisode(result, None, 0, source, episodes=0)
         end_ns = round(world.state().time_s * 1e9)
         bag.write("/episode/success", "std_msgs/msg/Bool", {"data": result.success}, end_ns)
-        source = "dagger" if dagger else "expert"
         info = {
             "family": settings.family,
             "seed": seed,

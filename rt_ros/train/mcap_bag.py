@@ -102,8 +102,15 @@ class McapBagWriter:
         self.messages += 1
 
     def close(self) -> None:
+        if self._stream.closed:
+            return
         self._writer.finish()
         self._stream.close()
+
+    def discard(self) -> None:
+        """Close the file and delete it: nothing written is kept."""
+        self.close()
+        self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> McapBagWriter:
         return self

@@ -155,6 +155,20 @@ def test_dagger_episode_is_driven_by_the_policy_and_labelled_by_the_expert(tmp_p
     assert commanded != pytest.approx(labelled)
 
 
+def test_a_dagger_episode_the_expert_gives_up_at_once_writes_nothing(tmp_path, tiny_bundle):
+    """move_near seed 50082: the expert's plan gives up on the very first state, so no state
+    gets a label. No bag is written (training refuses a bag without frames), no partial file
+    is left, and a resumed collection tries the seed again."""
+    (episode,) = collect_demonstrations(
+        "move_near", 1, tmp_path, seed_start=50082, policy_path=tiny_bundle, expert_mix=0.0
+    )
+    assert episode.path is None
+    assert episode.episodes == 0
+    assert episode.result.steps == 1
+    assert not list(tmp_path.iterdir())
+    assert missing_seeds(tmp_path, "move_near", 50082, 1) == [50082]
+
+
 def test_an_interrupted_collection_resumes_where_it_stopped(tmp_path):
     """With skip_existing, finished episodes are kept as they are and only missing seeds (here
     one never started and one left as .mcap.partial by an interruption) are recorded."""
