@@ -126,6 +126,17 @@ def _world():
     return _WORKER["world"]
 
 
+def _driver_limits(settings: EvalSettings):
+    """The sim driver's limits when the settings ask for them (read once per worker), or None."""
+    if not settings.driver_limits:
+        return None
+    if "driver_limits" not in _WORKER:
+        from rt_ros.sim.safety_limited_world import sim_driver_limits
+
+        _WORKER["driver_limits"] = sim_driver_limits()
+    return _WORKER["driver_limits"]
+
+
 def _run_nodes(settings: EvalSettings, job: _Job) -> EpisodeResult:
     from rt_ros.nodes.sim_demo import DemoSettings, run_node_episode
 
@@ -168,7 +179,6 @@ def _run_direct(settings: EvalSettings, job: _Job) -> EpisodeResult:
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
     from rt_ros.sim.expert import run_episode
-    from rt_ros.sim.safety_limited_world import sim_driver_limits
 
     if "policy" not in _WORKER:
         config = SessionConfig(providers=("cpu",), intra_op_threads=1)
@@ -183,7 +193,7 @@ def _run_direct(settings: EvalSettings, job: _Job) -> EpisodeResult:
         split=job.split,
         on_step=lambda world, action: frames.append(world.render()),
         action_delay_s=settings.action_delay_s,
-        driver_limits=sim_driver_limits() if settings.driver_limits else None,
+        driver_limits=_driver_limits(settings),
     )
     video = None
     if not result.success and frames:
@@ -210,9 +220,8 @@ def run_job(settings: EvalSettings, job: _Job) -> EpisodeResult:
     if not settings.with_expert:
         return result
     from rt_ros.sim.expert import ScriptedExpert, run_episode
-    from rt_ros.sim.safety_limited_world import sim_driver_limits
 
-    limits = sim_driver_limits() if settings.driver_limits else None
+    limits = _driver_limits(settings)
     expert = run_episode(
         _world(), job.family, job.seed, ScriptedExpert(), split=job.split, driver_limits=limits
     )
