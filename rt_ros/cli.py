@@ -554,6 +554,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 skip_existing=args.skip_existing,
                 counterfactual=args.counterfactual,
                 counterfactual_ticks=args.counterfactual_ticks,
+                counterfactual_role=args.counterfactual_role,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -581,6 +582,11 @@ def _cmd_grounding(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds ({args.seeds}) must be >= 1")
+    families = args.families or (
+        ["move_near"] if args.role == "anchor" else ["pick", "knock_over", "move_near"]
+    )
+    if args.role == "anchor" and families != ["move_near"]:
+        raise ConfigError(f"--role anchor measures move_near only, not {', '.join(families)}")
     policy = Policy.from_bundle(args.model or _default_bundle(), SessionConfig(providers=("cpu",)))
     world = SimWorld()
     seeds = range(args.seed_start, args.seed_start + args.seeds)
@@ -588,15 +594,16 @@ def _cmd_grounding(args: argparse.Namespace) -> int:
         TextColumn("grounding"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True,
     ) as progress:  # fmt: skip
-        bar = progress.add_task("", total=len(args.families) * args.seeds)
+        bar = progress.add_task("", total=len(families) * args.seeds)
         results = measure_grounding(
-            policy, world, args.families, seeds, args.split,
+            policy, world, families, seeds, args.split, args.role,
             on_layout=lambda family, seed: progress.update(
                 bar, advance=1, description=f"{family} seed {seed}"
             ),
         )  # fmt: skip
     world.close()
-    table = Table(title=f"first action on the object named ({args.split}, seeds {seeds.start}-"
+    moment = "first action" if args.role == "target" else "first carrying action"
+    table = Table(title=f"{moment} on the {args.role} named ({args.split}, seeds {seeds.start}-"
                         f"{seeds.stop - 1})")  # fmt: skip
     for column in ("family", "layouts", "pairs", "choice (chance 50%)", "95% CI",
                    "shift: expert / policy (bins)"):  # fmt: skip
@@ -612,7 +619,10 @@ def _cmd_grounding(args: argparse.Namespace) -> int:
     console.print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"model": str(args.model or "shipped"), "split": args.split, "rows": rows}
+        payload = {
+            "model": str(args.model or "shipped"), "split": args.split, "role": args.role,
+            "rows": rows,
+        }  # fmt: skip
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0
 
@@ -1001,8 +1011,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--counterfactual-ticks",
         type=int,
         metavar="N",
-        help="with --counterfactual: label only the first N ticks and end there (thousands of "
-        "layouts cheaply); each bag then holds the named object's own episode too",
+        help="with --counterfactual: label only the first N ticks of the window and end there "
+        "(thousands of layouts cheaply); each bag then holds the named object's own episode too",
+    )
+    collect.add_argument(
+        "--counterfactual-role",
+        choices=("target", "anchor"),
+        default="target",
+        help="with --counterfactual: rename the object acted on (target), or, for move_near, the "
+        "one it is put by (anchor: labels over the carry, after the 5 ticks before it)",
     )
     collect.add_argument(
         "--expert-mix",
@@ -1127,16 +1144,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     grounding = commands.add_parser(
         "grounding",
-        help="does the first action go for the object the instruction names? (no ROS)",
+        help="does the policy go for the object the instruction names? (first action; with "
+        "--role anchor, move_near's first carrying action; no ROS)",
     )
     grounding.add_argument("--model", type=Path, help="bundle (default: the shipped rt1-tiny)")
     grounding.add_argument(
         "--families",
         nargs="+",
-        default=["pick", "knock_over", "move_near"],
         choices=("pick", "knock_over", "move_near"),
+        help="families measured (default: pick, knock_over, move_near; with --role anchor, "
+        "move_near)",
     )
     grounding.add_argument("--seeds", type=int, default=50, help="layouts per family")
+    grounding.add_argument(
+        "--role",
+        choices=("target", "anchor"),
+        default="target",
+        help="the object renamed: the one acted on (first action), or the one move_near puts "
+        "it by (the first action while carrying; families default to move_near)",
+    )
     grounding.add_argument(
         "--seed-start", type=int, default=100_000, help="first seed (training used < 100000)"
     )

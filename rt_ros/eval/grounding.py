@@ -3,7 +3,13 @@
 For each layout of a family whose instruction names one object among alike ones on the counter
 (rt_ros.train.counterfactual), and each other such object present: the policy's first action
 on the layout's first frame, once for the instruction and once for the same instruction naming
-the other object, beside the scripted expert's first action for each. Two figures per family:
+the other object, beside the scripted expert's first action for each.
+
+With the anchor role (`move_near`: the object to put the target by), the moment is the first
+tick at which the expert demonstrating the layout carries its target lifted, and the policy
+sees the window of frames that led there (the expert's own, as it would in an episode of its);
+the instruction names another anchor, and the expert for that anchor, which grasped and lifted
+just the same, gives its action there. Two figures per family:
 
 - *choice*: how often the policy's first action is nearer (arm translation tokens, L1) to the
   expert's for the object named than to the expert's for the other one. 50% is a policy that
@@ -25,10 +31,15 @@ import numpy as np
 from rt_ros.eval.statistics import wilson_interval
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_space import ActionSpace
-from rt_ros.sim.expert import ScriptedExpert
-from rt_ros.sim.tasks import get_task
+from rt_ros.sim.expert import ScriptedExpert, run_episode
+from rt_ros.sim.tasks import Task
 from rt_ros.sim.world import SimWorld
-from rt_ros.train.counterfactual import alternative_tasks, wording_rng
+from rt_ros.train.counterfactual import (
+    TARGET_ROLE,
+    CounterfactualDriver,
+    LabelledState,
+    wording_rng,
+)
 
 ARM_TRANSLATION_ROLES = ("arm.linear.x", "arm.linear.y", "arm.linear.z")
 
@@ -86,55 +97,101 @@ def _half_choice(policy: np.ndarray, named: np.ndarray, other: np.ndarray) -> in
     return 2 if to_named < to_other else 1 if to_named == to_other else 0
 
 
+@dataclass(frozen=True)
+class GroundingMoment:
+    """One layout's moment of choice: the frames that led to it (oldest first, the moment's
+    last) and, per candidate task (the layout's own first), the expert's action there."""
+
+    states: tuple[LabelledState, ...]
+    candidates: tuple[tuple[Task, Action], ...]
+    role: str
+
+    def named(self, task: Task) -> str:
+        return getattr(task, self.role)
+
+
+def grounding_moment(
+    world: SimWorld, family: str, seed: int, space: ActionSpace, split: str, role: str
+) -> GroundingMoment | None:
+    """The expert demonstrates (family, seed) up to the role's first labelled tick (the first
+    tick for the target; the first carrying tick for the anchor); None without an alternative
+    object or such a tick."""
+    driver = CounterfactualDriver(
+        ScriptedExpert(space), split, wording_rng(seed, role), max_ticks=1, role=role
+    )
+    run_episode(world, family, seed, driver, split=split)
+    if not driver.states:
+        return None
+    moment = driver.states[-1]
+    alternatives = zip(driver.alternatives, moment.labels, strict=True)
+    candidates = ((driver.task, moment.executed), *alternatives)
+    return GroundingMoment(tuple(driver.states), candidates, role)
+
+
+def score_moment(
+    policy: InstructedPolicy, moment: GroundingMoment, indices: list[int], into: FamilyGrounding
+) -> None:
+    """Step `policy` over the moment's frames once per candidate instruction and add its
+    choices and shifts (each alternative against the layout's own task) to `into`."""
+    chosen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for candidate, expert_action in moment.candidates:
+        policy.reset(candidate.instruction)
+        for visited in moment.states:
+            action = policy.step(visited.rgb, visited.state.time_s)
+        chosen[moment.named(candidate)] = (
+            _translation(expert_action.tokens, indices),
+            _translation(action.tokens, indices),
+        )
+    own, *alternatives = (task for task, _ in moment.candidates)
+    named_expert, named_policy = chosen[moment.named(own)]
+    for alternative in alternatives:
+        other_expert, other_policy = chosen[moment.named(alternative)]
+        into.pairs += 1
+        into.half_choices += _half_choice(named_policy, named_expert, other_expert)
+        into.half_choices += _half_choice(other_policy, other_expert, named_expert)
+        into.expert_shift_bins.append(float(np.abs(named_expert - other_expert).mean()))
+        into.policy_shift_bins.append(float(np.abs(named_policy - other_policy).mean()))
+
+
+def translation_indices(space: ActionSpace) -> list[int]:
+    """The arm translation dimensions' indices in `space` (ValueError naming any missing)."""
+    roles = {dimension.role: index for index, dimension in enumerate(space.dimensions)}
+    missing = [name for name in ARM_TRANSLATION_ROLES if name not in roles]
+    if missing:
+        raise ValueError(f"action space {space.name!r} has no {', '.join(missing)} dimension")
+    return [roles[name] for name in ARM_TRANSLATION_ROLES]
+
+
 def measure_grounding(
     policy: InstructedPolicy,
     world: SimWorld,
     families: Iterable[str],
     seeds: Iterable[int],
     split: str = "seen",
+    role: str = TARGET_ROLE,
     on_layout: Callable[[str, int], None] | None = None,
 ) -> list[FamilyGrounding]:
-    """The first-action figures per family over `seeds` (see the module docstring)."""
-    space = policy.action_space
-    roles = {dimension.role: index for index, dimension in enumerate(space.dimensions)}
-    missing = [role for role in ARM_TRANSLATION_ROLES if role not in roles]
-    if missing:
-        raise ValueError(f"action space {space.name!r} has no {', '.join(missing)} dimension")
-    indices = [roles[role] for role in ARM_TRANSLATION_ROLES]
+    """The figures per family over `seeds` for the object in `role` (module docstring)."""
+    indices = translation_indices(policy.action_space)
     seeds = list(seeds)
     results = []
     for family in families:
         grounding = FamilyGrounding(family)
         for seed in seeds:
-            task = world.reset(seed, get_task(family), split)
-            frame = world.render()
-            alternatives = alternative_tasks(task, world, split, wording_rng(seed))
+            moment = grounding_moment(world, family, seed, policy.action_space, split, role)
             grounding.layouts += 1
-            first: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            for candidate in (task, *alternatives):
-                expert = ScriptedExpert(space)
-                expert.reset(candidate)
-                policy.reset(candidate.instruction)
-                first[candidate.target] = (
-                    _translation(expert(world).tokens, indices),
-                    _translation(policy.step(frame, 0.0).tokens, indices),
-                )
-            named_expert, named_policy = first[task.target]
-            for alternative in alternatives:
-                other_expert, other_policy = first[alternative.target]
-                grounding.pairs += 1
-                grounding.half_choices += _half_choice(named_policy, named_expert, other_expert)
-                grounding.half_choices += _half_choice(other_policy, other_expert, named_expert)
-                grounding.expert_shift_bins.append(
-                    float(np.abs(named_expert - other_expert).mean())
-                )
-                grounding.policy_shift_bins.append(
-                    float(np.abs(named_policy - other_policy).mean())
-                )
+            if moment is not None:
+                score_moment(policy, moment, indices, grounding)
             if on_layout is not None:
                 on_layout(family, seed)
         results.append(grounding)
     return results
 
 
-__all__ = ["FamilyGrounding", "measure_grounding"]
+__all__ = [
+    "FamilyGrounding",
+    "GroundingMoment",
+    "grounding_moment",
+    "measure_grounding",
+    "score_moment",
+]

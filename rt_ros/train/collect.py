@@ -19,7 +19,8 @@ Three sources of episodes:
 - counterfactual labels (`pick`, `knock_over`, `move_near`): the expert demonstrates, and the
   bag holds one episode per other object its instruction could have named, with the expert's
   labels for that object over the approach (rt_ros.train.counterfactual); a seed with no such
-  object writes none.
+  object writes none. With the anchor role (`move_near`), the object named to put the target
+  by is renamed instead, and the labels cover the carry.
 
 Episodes run in `jobs` worker processes, each with its own simulator; a seed always gives the
 same layout whatever the number of jobs.
@@ -43,6 +44,7 @@ from rt_ros.sim.expert import RT1_CONTROL_PERIOD_S, EpisodeResult, ScriptedExper
 from rt_ros.sim.tasks import Task, check_split, get_task
 from rt_ros.sim.world import SimWorld, WorldState
 from rt_ros.train.counterfactual import (
+    TARGET_ROLE,
     CounterfactualDriver,
     check_counterfactual_family,
     wording_rng,
@@ -231,17 +233,18 @@ class CollectSettings:
     expert_mix: float = 0.0
     # Each action takes effect this long (s, drawn per tick) after its frame, as through nodes.
     action_delay_s: tuple[float, float] = (0.0, 0.0)
-    # Counterfactual labels (rt_ros.train.counterfactual) instead of the demonstrations; with
-    # counterfactual_ticks, only that many first ticks (cheap: many layouts), the named object's
-    # own episode included.
+    # Counterfactual labels (rt_ros.train.counterfactual) instead of the demonstrations, with
+    # the role renamed (target or anchor); with counterfactual_ticks, only that many ticks of
+    # the role's window (cheap: many layouts), the named object's own episode included.
     counterfactual: bool = False
     counterfactual_ticks: int | None = None
+    counterfactual_role: str = TARGET_ROLE
 
     def __post_init__(self) -> None:
         get_task(self.family)
         check_split(self.split)
         if self.counterfactual:
-            check_counterfactual_family(self.family)
+            check_counterfactual_family(self.family, self.counterfactual_role)
             if self.policy_path is not None:
                 raise ValueError("counterfactual labels follow the expert: no --policy with them")
         if self.counterfactual_ticks is not None:
@@ -251,6 +254,8 @@ class CollectSettings:
                 raise ValueError(
                     f"counterfactual_ticks ({self.counterfactual_ticks!r}) must be >= 1"
                 )
+        if self.counterfactual_role != TARGET_ROLE and not self.counterfactual:
+            raise ValueError("counterfactual_role needs counterfactual labels")
         if not 0.0 <= self.expert_mix <= 1.0:
             raise ValueError(f"expert_mix ({self.expert_mix!r}) must be in [0, 1]")
         low, high = self.action_delay_s
@@ -361,23 +366,25 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
 
 def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEpisode:
     """Run the expert's demonstration of `seed` and record, in one bag named as that episode
-    would be (so it lands in the same held-out split), one episode per alternative target."""
+    would be (so it lands in the same held-out split), one episode per alternative target (or
+    anchor)."""
     world, _ = _worker_state(settings)
     expert = ScriptedExpert()
+    role = settings.counterfactual_role
     driver = CounterfactualDriver(
-        expert, settings.split, wording_rng(seed), settings.counterfactual_ticks
+        expert, settings.split, wording_rng(seed, role), settings.counterfactual_ticks, role
     )
     result = _run(settings, world, seed, driver)
     if not driver.states:
         return CollectedEpisode(result, None, 0, "counterfactual", episodes=0)
-    # (instruction, target, labels per state): with the first ticks only, no demonstration of
-    # the seed is recorded, so the named object's own episode comes first.
+    # (instruction, object renamed, labels per state): with the window's first ticks only, no
+    # demonstration of the seed is recorded, so the named object's own episode comes first.
     episodes = [
-        (alternative.instruction, alternative.target, [v.labels[i] for v in driver.states])
+        (alternative.instruction, getattr(alternative, role), [v.labels[i] for v in driver.states])
         for i, alternative in enumerate(driver.alternatives)
     ]
     if settings.counterfactual_ticks is not None:
-        own = (result.instruction, driver.task.target, [v.executed for v in driver.states])
+        own = (result.instruction, getattr(driver.task, role), [v.executed for v in driver.states])
         episodes.insert(0, own)
     path = episode_path(settings.out_dir, settings.family, seed)
     partial = path.with_suffix(".mcap.partial")
@@ -398,13 +405,14 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
             "split": settings.split,
             "instruction": result.instruction,
             "instructions": [instruction for instruction, _, _ in episodes],
-            "targets": [target for _, target, _ in episodes],
+            "role": role,
+            f"{role}s": [renamed for _, renamed, _ in episodes],
             "steps": len(driver.states),
             "action_space": expert.space.name,
             "control_period_s": settings.control_period_s,
             "action_delay_s": list(settings.action_delay_s),
             "source": "counterfactual",
-            "labels": f"{EXPERT_SOURCE}, for each target",
+            "labels": f"{EXPERT_SOURCE}, for each {role}",
             "driver": f"{EXPERT_SOURCE}, for {result.instruction!r}",
         }
         bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
@@ -428,6 +436,7 @@ def collect_demonstrations(
     skip_existing: bool = False,
     counterfactual: bool = False,
     counterfactual_ticks: int | None = None,
+    counterfactual_role: str = TARGET_ROLE,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
     processes; with `policy_path`, DAgger episodes (see the module docstring); with
@@ -446,6 +455,7 @@ def collect_demonstrations(
         action_delay_s,
         counterfactual,
         counterfactual_ticks,
+        counterfactual_role,
     )
     seeds = (
         missing_seeds(out_dir, family, seed_start, episodes)

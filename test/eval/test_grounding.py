@@ -1,6 +1,7 @@
-"""The first-action grounding figures: a policy blind to the object named scores chance and no
-shift; one that acts as the expert does for the object named scores every choice and the
-expert's shift; the command writes its figures for a bundle."""
+"""The grounding figures: a policy blind to the object named scores chance and no shift; one
+that acts as the expert does for the object named scores every choice and the expert's shift;
+so for move_near's anchor at the first carrying tick; the command writes its figures for a
+bundle."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ import pytest
 pytest.importorskip("mujoco", reason="grounding needs the sim extra (mujoco)")
 
 from rt_ros.cli import main
-from rt_ros.eval.grounding import FamilyGrounding, _half_choice, measure_grounding
+from rt_ros.eval.grounding import (
+    FamilyGrounding,
+    _half_choice,
+    grounding_moment,
+    measure_grounding,
+    score_moment,
+    translation_indices,
+)
 from rt_ros.runtime.action_space import load_action_space
-from rt_ros.sim.expert import ScriptedExpert
+from rt_ros.sim.expert import ExpertConfig, ScriptedExpert
 from rt_ros.sim.objects import OBJECTS
 from rt_ros.sim.world import SimWorld
+from rt_ros.train.counterfactual import ANCHOR_ROLE, CARRY_HISTORY_TICKS, carrying
 
 SEEDS = range(100_000, 100_004)
 FAMILIES = ("pick", "knock_over", "move_near")
@@ -79,6 +88,50 @@ def test_a_policy_acting_for_the_object_named_scores_every_choice(world):
         assert result.policy_shift_bins == result.expert_shift_bins
 
 
+class _Replay:
+    """The moment's expert action, for the candidate its instruction names (grounded) or for
+    the layout's own task whatever it says (blind)."""
+
+    def __init__(self, moment, grounded: bool) -> None:
+        self.moment = moment
+        self.grounded = grounded
+        self.action_space = load_action_space()
+
+    def reset(self, instruction: str) -> None:
+        own = self.moment.candidates[0][1]
+        named = {task.instruction: action for task, action in self.moment.candidates}
+        self.action = named[instruction] if self.grounded else own
+
+    def step(self, rgb_frame, stamp_s):
+        return self.action
+
+
+def test_anchor_moments_are_the_first_carrying_tick(world):
+    space = load_action_space()
+    indices = translation_indices(space)
+    blind, grounded = FamilyGrounding("move_near"), FamilyGrounding("move_near")
+    for seed in SEEDS:
+        moment = grounding_moment(world, "move_near", seed, space, "seen", ANCHOR_ROLE)
+        if moment is None:
+            continue
+        own = moment.candidates[0][0]
+        # The world stands where the moment was taken: the target held up, to be carried.
+        assert carrying(world, own.target, ExpertConfig())
+        assert len(moment.states) == CARRY_HISTORY_TICKS + 1
+        assert {task.target for task, _ in moment.candidates} == {own.target}
+        assert len({task.anchor for task, _ in moment.candidates}) == len(moment.candidates)
+        score_moment(_Replay(moment, grounded=False), moment, indices, blind)
+        score_moment(_Replay(moment, grounded=True), moment, indices, grounded)
+    assert blind.pairs == grounded.pairs > 0
+    assert blind.policy_shift_bins == [0.0] * blind.pairs
+    assert blind.choice_rate == pytest.approx(0.5, abs=0.25)
+    ties = sum(shift == 0.0 for shift in grounded.expert_shift_bins)
+    assert grounded.choice_rate == pytest.approx(1.0 - ties / (2 * grounded.pairs))
+    assert grounded.policy_shift_bins == grounded.expert_shift_bins
+    # Carrying towards another anchor is another direction.
+    assert np.mean(grounded.expert_shift_bins) > 0.5
+
+
 def test_choices_and_their_interval():
     named, other = np.array([130, 127, 125]), np.array([127, 130, 125])
     assert _half_choice(np.array([130, 128, 125]), named, other) == 2
@@ -101,3 +154,12 @@ def test_the_command_writes_its_figures(tiny_bundle, tmp_path):
     assert [row["family"] for row in rows] == ["pick"]
     assert rows[0]["layouts"] == 2
     assert 0.0 <= rows[0]["choice"] <= 1.0
+    code = main(
+        ["grounding", "--model", str(tiny_bundle), "--role", "anchor", "--seeds", "2",
+         "--json", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    payload = json.loads(out.read_text())
+    assert payload["role"] == "anchor"
+    assert [row["family"] for row in payload["rows"]] == ["move_near"]
+    assert main(["grounding", "--role", "anchor", "--families", "pick"]) != 0
