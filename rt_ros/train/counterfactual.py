@@ -256,10 +256,10 @@ class CounterfactualDriver:
             self.alternatives = alternative_tasks(
                 self._task, world, self._split, self._rng, self.role
             )
-            for _ in self.alternatives:
-                self._labellers.append(ScriptedExpert(self.space, self.expert.config))
-            for labeller, alternative in zip(self._labellers, self.alternatives, strict=True):
+            for alternative in self.alternatives:
+                labeller = ScriptedExpert(self.space, self.expert.config)
                 labeller.reset(alternative)
+                self._labellers.append(labeller)
             self._following = bool(self._labellers)
         action = self.expert(world)
         if self._following:
