@@ -627,6 +627,85 @@ def _cmd_grounding(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grasp_precision(args: argparse.Namespace) -> int:
+    from rt_ros.eval.bundle_policy import BundlePolicy
+    from rt_ros.eval.grasp_precision import (
+        ON_TARGET_M,
+        measure_grasp_precision,
+        plot_first_attempts,
+        summarise,
+    )
+    from rt_ros.runtime.onnx_session import SessionConfig
+    from rt_ros.runtime.policy import Policy
+    from rt_ros.sim.expert import ScriptedExpert
+    from rt_ros.sim.world import SimWorld
+
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes ({args.episodes}) must be >= 1")
+    model = args.model or _default_bundle()
+    policy = BundlePolicy(Policy.from_bundle(model, SessionConfig(providers=("cpu",))))
+    world = SimWorld()
+    seeds = range(args.seed_start, args.seed_start + args.episodes)
+    runs = [("policy", policy)] + ([] if args.no_expert else [("expert", ScriptedExpert())])
+    measured = {}
+    with Progress(
+        TextColumn("grasp precision"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:  # fmt: skip
+        bar = progress.add_task("", total=len(runs) * len(args.families) * args.episodes)
+        for name, driver in runs:
+            measured[name] = measure_grasp_precision(
+                world, driver, args.families, seeds, args.split,
+                on_episode=lambda episode, name=name: progress.update(
+                    bar, advance=1, description=f"{name} {episode.family} seed {episode.seed}"
+                ),
+            )  # fmt: skip
+    world.close()
+    table = Table(
+        title=f"first grasp attempt of {model} ({args.split}, seeds {seeds.start}-"
+        f"{seeds.stop - 1}; offsets from the expert's grasp point)"
+    )
+    for column in ("family", "who", "episodes", "success", "no close", "other object",
+                   f"within {ON_TARGET_M * 100:.0f} cm (95% CI)", "drifted off",
+                   "miss p25/p50/p75 cm",
+                   "mean fwd/lat cm", "attempts", "same-side retries"):  # fmt: skip
+        table.add_column(column)
+    rows = []
+    for name, episodes in measured.items():
+        for summary in summarise(episodes):
+            row = {"who": name, **summary.to_dict()}
+            rows.append(row)
+            low, high = summary.on_target_ci95
+            p25, p50, p75 = summary.first_horizontal_cm
+            table.add_row(
+                summary.family, name, str(summary.episodes), str(summary.successes),
+                str(summary.never_closed), str(summary.on_other_object),
+                f"{summary.on_target} ({low:.0%}-{high:.0%})", str(summary.drifted_off),
+                f"{p25:.1f}/{p50:.1f}/{p75:.1f}",
+                f"{summary.first_forward_cm_mean:+.1f}/{summary.first_lateral_cm_mean:+.1f}",
+                f"{summary.attempts_mean:.1f}",
+                f"{summary.retried_same_side} of {summary.retried}",
+            )  # fmt: skip
+    console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "model": str(model), "split": args.split, "seeds": [seeds.start, seeds.stop - 1],
+        "summary": rows,
+        "episodes": {name: [e.to_dict() for e in episodes] for name, episodes in measured.items()},
+    }  # fmt: skip
+    (args.out / "grasp_precision.json").write_text(
+        json.dumps(payload, indent=2) + "\n", encoding="utf-8"
+    )
+    plot_first_attempts(
+        measured["policy"], measured.get("expert", []), args.out / "grasp_offsets.png",
+        f"{Path(model).name}, {args.split} seeds {seeds.start}-{seeds.stop - 1}",
+    )  # fmt: skip
+    console.print(
+        f"wrote {args.out / 'grasp_precision.json'} and {args.out / 'grasp_offsets.png'}"
+    )
+    return 0
+
+
 def _passive_openmp_waits() -> None:
     """Before torch loads: OpenMP threads that wait by sleeping, not spinning. Training shares
     two cores with simulators and DDS; a spinning thread whose partner was descheduled halved
@@ -656,6 +735,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             windows_per_chunk=args.windows_per_chunk,
             learning_rate=args.lr,
             film_lr_multiplier=args.film_lr_multiplier,
+            keyframe_weight=args.keyframe_weight,
+            keyframe_min_change_bins=args.keyframe_min_change_bins,
             warmup_steps=args.warmup_steps,
             weight_decay=args.weight_decay,
             precision=args.precision,
@@ -1070,6 +1151,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="the FiLM (instruction conditioning) layers' learning rate is this times --lr",
     )
+    train_cmd.add_argument(
+        "--keyframe-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of the ticks where the demonstrated action changes (arm translation, "
+        "gripper or mode; 1: RT-1's loss)",
+    )
+    train_cmd.add_argument(
+        "--keyframe-min-change-bins",
+        type=int,
+        default=2,
+        help="with --keyframe-weight: the change, in bins, that makes a tick a keyframe",
+    )
     train_cmd.add_argument("--warmup-steps", type=int, default=300)
     train_cmd.add_argument("--weight-decay", type=float, default=0.01)
     train_cmd.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
@@ -1171,6 +1265,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grounding.add_argument("--json", type=Path, help="also write the figures here")
     grounding.set_defaults(func=_cmd_grounding)
+
+    grasp = commands.add_parser(
+        "grasp-precision",
+        help="where the gripper is when the policy closes it: each grasp attempt's miss "
+        "distance from the expert's grasp point (pick, move_near; no ROS)",
+    )
+    grasp.add_argument("--model", type=Path, help="bundle (default: the shipped rt1-tiny)")
+    grasp.add_argument(
+        "--families", nargs="+", choices=("pick", "move_near"), default=["pick", "move_near"]
+    )
+    grasp.add_argument("--episodes", type=int, default=20, help="per family")
+    grasp.add_argument(
+        "--seed-start", type=int, default=100_100, help="first seed (training used < 100000)"
+    )
+    grasp.add_argument(
+        "--split", default="seen", choices=("seen", "unseen_paraphrase", "unseen_combination")
+    )
+    grasp.add_argument("--no-expert", action="store_true", help="skip the scripted expert")
+    grasp.add_argument(
+        "--out", type=Path, default=Path("runs/grasp_precision"), help="output folder"
+    )
+    grasp.set_defaults(func=_cmd_grasp_precision)
 
     # Simulator tools (their modules import only argparse and rich until they run).
     from rt_ros.sim.bench import add_subcommands as add_sim_bench

@@ -37,6 +37,11 @@ class TrainConfig:
     learning_rate: float = 5e-4
     # The FiLM layers' (instruction conditioning) learning rate is this times learning_rate.
     film_lr_multiplier: float = 1.0
+    # Loss weight of the ticks where the demonstrated action changes (rt_ros.train.keyframes):
+    # by at least keyframe_min_change_bins on the arm's translation, the gripper or the mode.
+    # 1: RT-1's loss, every tick alike.
+    keyframe_weight: float = 1.0
+    keyframe_min_change_bins: int = 2
     min_learning_rate_fraction: float = 0.05
     warmup_steps: int = 300
     weight_decay: float = 0.01
@@ -73,6 +78,7 @@ class TrainConfig:
             "val_every_steps",
             "checkpoint_every_steps",
             "log_every_steps",
+            "keyframe_min_change_bins",
         ):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
@@ -81,6 +87,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} ({value!r}) must be > 0")
+        if not (math.isfinite(self.keyframe_weight) and self.keyframe_weight >= 1.0):
+            raise ValueError(f"keyframe_weight ({self.keyframe_weight!r}) must be >= 1")
         if not 0.0 <= self.min_learning_rate_fraction <= 1.0:
             raise ValueError(
                 f"min_learning_rate_fraction ({self.min_learning_rate_fraction!r}) must be in "

@@ -36,13 +36,15 @@ import rt_ros
 from rt_ros.model.film import FiLM
 from rt_ros.model.presets import ModelPreset, get_preset
 from rt_ros.model.rt1 import RT1
-from rt_ros.runtime.action_space import load_action_space
+from rt_ros.runtime.action_space import ActionSpace, load_action_space
 from rt_ros.train.augment import augment_chunks
 from rt_ros.train.bag_reader import BagReader
 from rt_ros.train.curves import CsvLog, plot_curves
+from rt_ros.train.keyframes import keyframe_dimensions, keyframe_rows, keyframe_weights
 from rt_ros.train.topic_map import load_topic_map
 from rt_ros.train.train_config import TrainConfig
 from rt_ros.train.training_store import (
+    EpisodeRecord,
     StoreError,
     TrainingStore,
     build_store,
@@ -207,19 +209,26 @@ def _forward(
     precision: str,
     augment=None,
     generator: torch.Generator | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """The loss of a batch of chunks; `row_weights` [store rows]: each tick's loss weight."""
     layout = batch_windows(chunks, history)
     frames = torch.from_numpy(np.ascontiguousarray(store.frames[layout.frame_rows]))
     if augment is not None:
         frames = augment_chunks(frames, torch.from_numpy(layout.frame_chunk), augment, generator)
     embedding = torch.from_numpy(store.embeddings[layout.frame_instruction])
     targets = _targets(store, layout.window_targets).to(device)
+    step_weights = None
+    if row_weights is not None:
+        rows = layout.window_targets
+        weights = np.where(rows >= 0, row_weights[np.maximum(rows, 0)], 0.0)
+        step_weights = torch.from_numpy(weights.astype(np.float32)).to(device)
     with torch.autocast(
         device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
     ):
         window_frames = torch.from_numpy(layout.window_frames).to(device)
         logits = module(frames.to(device), embedding.to(device), window_frames)
-    return window_loss(logits, targets)
+    return window_loss(logits, targets, step_weights)
 
 
 def evaluate(
@@ -247,6 +256,27 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------------- training
+def _keyframe_weights(
+    config: TrainConfig,
+    store: TrainingStore,
+    episodes: list[EpisodeRecord],
+    say: Callable[[str], None],
+) -> np.ndarray | None:
+    """Per store row, the loss weight of its tick (None: RT-1's loss, every tick alike)."""
+    if config.keyframe_weight == 1.0:
+        return None
+    space = ActionSpace.from_dict(store.action_space)
+    flags = keyframe_rows(
+        store.tokens, episodes, keyframe_dimensions(space), config.keyframe_min_change_bins
+    )
+    ticks = sum(episode.length for episode in episodes)
+    say(
+        f"keyframe weight {config.keyframe_weight:g} on {int(flags.sum())} of {ticks} training "
+        f"ticks (the action changes by >= {config.keyframe_min_change_bins} bins)"
+    )
+    return keyframe_weights(flags, config.keyframe_weight)
+
+
 def _store(config: TrainConfig, ranks: Distributed, say: Callable[[str], None]) -> TrainingStore:
     preset = get_preset(config.preset)
     if not config.data:
@@ -307,6 +337,7 @@ def train(
     train_chunks = plan_chunks(train_episodes, history, config.windows_per_chunk)
     val_chunks = plan_chunks(val_episodes, history, config.windows_per_chunk)
     batches = _Batches(train_chunks, config, ranks)
+    row_weights = _keyframe_weights(config, store, train_episodes, say)
     total_steps = config.max_steps or max(1, round(config.epochs * batches.steps_per_epoch))
 
     checkpoint_path = out / CHECKPOINT_FILE
@@ -366,7 +397,7 @@ def train(
         chunks = batches.for_step(step)
         loss, steps, correct = _forward(
             module, store, chunks, history, ranks.device, config.precision,
-            config.augment, generator,
+            config.augment, generator, row_weights,
         )  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

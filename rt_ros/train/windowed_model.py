@@ -67,13 +67,23 @@ class TokenStats:
 
 
 def window_loss(
-    logits: torch.Tensor, targets: torch.Tensor
+    logits: torch.Tensor, targets: torch.Tensor, step_weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, int, torch.Tensor]:
     """logits [W, T, A, V], targets int64 [W, T, A] (IGNORE on padded steps) -> (mean loss,
-    scored steps, correct tokens per dimension [A])."""
+    scored steps, correct tokens per dimension [A]).
+
+    `step_weights` [W, T]: each step's tokens count that much in the mean (keyframe weighting);
+    None: every token alike, RT-1's loss."""
     vocab = logits.shape[-1]
     flat = logits.float().reshape(-1, vocab)
-    loss = F.cross_entropy(flat, targets.reshape(-1), ignore_index=IGNORE)
+    if step_weights is None:
+        loss = F.cross_entropy(flat, targets.reshape(-1), ignore_index=IGNORE)
+    else:
+        per_token = F.cross_entropy(
+            flat, targets.reshape(-1), ignore_index=IGNORE, reduction="none"
+        )
+        weights = (step_weights.unsqueeze(-1) * (targets != IGNORE)).reshape(-1)
+        loss = (per_token * weights).sum() / weights.sum().clamp_min(1e-12)
     with torch.no_grad():
         scored = targets[..., 0] != IGNORE  # [W, T]
         hits = (logits.argmax(-1) == targets) & scored.unsqueeze(-1)  # [W, T, A]
