@@ -259,8 +259,8 @@ def summarise(episodes: Sequence[EpisodeGrasps]) -> list[GraspSummary]:
     summaries = []
     for family in dict.fromkeys(e.family for e in episodes):
         mine = [e for e in episodes if e.family == family]
-        firsts = [e.first for e in mine if e.first is not None]
         first_pairs = [(e, e.first) for e in mine if e.first is not None]
+        firsts = [a for _, a in first_pairs]
         horizontal = np.array([a.horizontal_m for a in firsts]) * 100
         retried = [e for e in mine if len(e.attempts) >= 2]
         summaries.append(
