@@ -555,6 +555,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 counterfactual=args.counterfactual,
                 counterfactual_ticks=args.counterfactual_ticks,
                 counterfactual_role=args.counterfactual_role,
+                expert_approach_gain=args.expert_approach_gain,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -637,16 +638,20 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
     )
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
-    from rt_ros.sim.expert import ScriptedExpert
+    from rt_ros.sim.expert import ExpertConfig, ScriptedExpert
     from rt_ros.sim.world import SimWorld
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes ({args.episodes}) must be >= 1")
+    try:
+        expert = ScriptedExpert(config=ExpertConfig(approach_gain=args.expert_approach_gain))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     model = args.model or _default_bundle()
     policy = BundlePolicy(Policy.from_bundle(model, SessionConfig(providers=("cpu",))))
     world = SimWorld()
     seeds = range(args.seed_start, args.seed_start + args.episodes)
-    runs = [("policy", policy)] + ([] if args.no_expert else [("expert", ScriptedExpert())])
+    runs = [("policy", policy)] + ([] if args.no_expert else [("expert", expert)])
     measured = {}
     with Progress(
         TextColumn("grasp precision"), BarColumn(), MofNCompleteColumn(),
@@ -1117,6 +1122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="each action takes effect a delay drawn from [LOW, HIGH] s after its frame, as "
         "through the nodes (e.g. 0.05 0.15)",
     )
+    collect.add_argument(
+        "--expert-approach-gain",
+        type=float,
+        default=1.0,
+        metavar="G",
+        help="the scripted expert translates G of the distance left each tick, up to its step "
+        "limit (1: deadbeat, the last step is what is left; 0.5: geometric, halving it)",
+    )
     collect.set_defaults(func=_cmd_collect)
 
     train_cmd = commands.add_parser(
@@ -1283,6 +1296,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", default="seen", choices=("seen", "unseen_paraphrase", "unseen_combination")
     )
     grasp.add_argument("--no-expert", action="store_true", help="skip the scripted expert")
+    grasp.add_argument(
+        "--expert-approach-gain",
+        type=float,
+        default=1.0,
+        metavar="G",
+        help="the scripted expert's fraction of the distance left per tick (as rt-ros collect)",
+    )
     grasp.add_argument(
         "--out", type=Path, default=Path("runs/grasp_precision"), help="output folder"
     )

@@ -79,6 +79,10 @@ class ExpertConfig:
 
     control_period_s: float = RT1_CONTROL_PERIOD_S
     max_step_m: float = 0.04
+    # Fraction of the distance left that a motion translates in one tick (then clipped to the
+    # step limit): 1 is deadbeat (the last step is whatever is left), 0.5 approaches
+    # geometrically (half the distance left each tick, once within twice the step limit).
+    approach_gain: float = 1.0
     max_turn_rad: float = 0.3
     position_tolerance_m: float = 0.007
     angle_tolerance_rad: float = 0.08
@@ -107,6 +111,10 @@ class ExpertConfig:
         for name in ("max_step_m", "max_turn_rad", "position_tolerance_m", "angle_tolerance_rad"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ExpertConfig.{name} ({getattr(self, name)!r}) must be > 0")
+        if not 0.0 < self.approach_gain <= 1.0:
+            raise ValueError(
+                f"ExpertConfig.approach_gain ({self.approach_gain!r}) must be in (0, 1]"
+            )
 
     def grasp_height_m(self, kind: str) -> float:
         return dict(self.grasp_heights_m)[kind]
@@ -213,7 +221,11 @@ class _Script:
                 and float(np.linalg.norm(turn)) <= config.angle_tolerance_rad
             ):
                 return True
-            yield Intent(_clip_norm(error, step), _clip_norm(turn, config.max_turn_rad), gripper)
+            yield Intent(
+                _clip_norm(config.approach_gain * error, step),
+                _clip_norm(turn, config.max_turn_rad),
+                gripper,
+            )
         return False
 
     def hold(self, position: np.ndarray, rotation: np.ndarray, gripper: float) -> Iterator[Intent]:

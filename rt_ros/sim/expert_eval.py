@@ -46,16 +46,18 @@ class FamilyReport:
         return tuple(result.seed for result in self.results if not result.success)
 
 
-def _run_one(job: tuple[str, int, str]) -> EpisodeResult:
+def _run_one(job: tuple[str, int, str, float]) -> EpisodeResult:
     """One episode in this process (a pool worker or the caller), reusing its world."""
-    from rt_ros.sim.expert import ScriptedExpert, run_episode
+    from rt_ros.sim.expert import ExpertConfig, ScriptedExpert, run_episode
     from rt_ros.sim.world import SimWorld
 
-    family, seed, action_space = job
-    if _worker_state.get("action_space") != action_space:
+    family, seed, action_space, approach_gain = job
+    if "world" not in _worker_state:
         _worker_state["world"] = SimWorld()
-        _worker_state["expert"] = ScriptedExpert(action_space)
-        _worker_state["action_space"] = action_space
+    if _worker_state.get("expert_key") != (action_space, approach_gain):
+        config = ExpertConfig(approach_gain=approach_gain)
+        _worker_state["expert"] = ScriptedExpert(action_space, config)
+        _worker_state["expert_key"] = (action_space, approach_gain)
     return run_episode(_worker_state["world"], family, seed, _worker_state["expert"])
 
 
@@ -66,10 +68,14 @@ def evaluate(
     action_space: str = "rt1_everyday_robots",
     jobs: int = 1,
     console: Console | None = None,
+    approach_gain: float = 1.0,
 ) -> list[FamilyReport]:
-    """Run the expert on seeds first_seed .. first_seed + episodes - 1 of each family."""
+    """Run the expert on seeds first_seed .. first_seed + episodes - 1 of each family (with
+    `approach_gain`, see ExpertConfig)."""
+    from rt_ros.sim.expert import ExpertConfig
     from rt_ros.sim.tasks import get_task
 
+    ExpertConfig(approach_gain=approach_gain)  # ValueError for a bad gain, before any work
     for family in families:
         get_task(family)  # KeyError naming the families for a bad name, before any work
     if episodes < 1:
@@ -89,7 +95,9 @@ def evaluate(
         with Progress(*columns, console=console or Console(stderr=True)) as progress:
             for family in families:
                 bar = progress.add_task(family, total=episodes, successes=0)
-                job_list = [(family, first_seed + i, action_space) for i in range(episodes)]
+                job_list = [
+                    (family, first_seed + i, action_space, approach_gain) for i in range(episodes)
+                ]
                 start = time.perf_counter()
                 results = []
                 outcomes = pool.map(_run_one, job_list) if pool else map(_run_one, job_list)
@@ -141,7 +149,13 @@ def _cmd_expert_eval(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         reports = evaluate(
-            families, args.episodes, args.seed, args.action_space, args.jobs, console
+            families,
+            args.episodes,
+            args.seed,
+            args.action_space,
+            args.jobs,
+            console,
+            args.approach_gain,
         )
     except (KeyError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
@@ -173,6 +187,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--action-space", default="rt1_everyday_robots", help="profile name or YAML path"
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--approach-gain",
+        type=float,
+        default=1.0,
+        help="fraction of the distance left the expert translates each tick, up to its step "
+        "limit (1: deadbeat; 0.5: geometric)",
+    )
     parser.add_argument(
         "--min-success-rate",
         type=float,

@@ -40,7 +40,13 @@ import numpy as np
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_motion import action_to_motion
 from rt_ros.runtime.action_space import ActionSpace
-from rt_ros.sim.expert import RT1_CONTROL_PERIOD_S, EpisodeResult, ScriptedExpert, run_episode
+from rt_ros.sim.expert import (
+    RT1_CONTROL_PERIOD_S,
+    EpisodeResult,
+    ExpertConfig,
+    ScriptedExpert,
+    run_episode,
+)
 from rt_ros.sim.tasks import Task, check_split, get_task
 from rt_ros.sim.world import SimWorld, WorldState
 from rt_ros.train.counterfactual import (
@@ -239,9 +245,12 @@ class CollectSettings:
     counterfactual: bool = False
     counterfactual_ticks: int | None = None
     counterfactual_role: str = TARGET_ROLE
+    # The scripted expert's fraction of the distance left per tick (ExpertConfig.approach_gain).
+    expert_approach_gain: float = 1.0
 
     def __post_init__(self) -> None:
         get_task(self.family)
+        self.expert_config()  # a bad gain is refused before any worker starts
         check_split(self.split)
         if self.counterfactual:
             check_counterfactual_family(self.family, self.counterfactual_role)
@@ -267,6 +276,9 @@ class CollectSettings:
         if self.policy_path is not None and not Path(self.policy_path).is_dir():
             raise ValueError(f"policy bundle {self.policy_path} is not a folder")
 
+    def expert_config(self) -> ExpertConfig:
+        return ExpertConfig(approach_gain=self.expert_approach_gain)
+
 
 # Per worker process: the simulator and the learned policy, built once and reused.
 _WORKER: dict = {}
@@ -285,6 +297,10 @@ def _worker_state(settings: CollectSettings) -> tuple[SimWorld, object | None]:
         _WORKER["policy_path"] = settings.policy_path
     # A policy loaded for an earlier DAgger collection in this process drives nothing now.
     return _WORKER["world"], _WORKER.get("policy") if settings.policy_path is not None else None
+
+
+def _expert(settings: CollectSettings) -> ScriptedExpert:
+    return ScriptedExpert(config=settings.expert_config())
 
 
 def episode_path(out_dir: Path, family: str, seed: int) -> Path:
@@ -317,7 +333,7 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
     if settings.counterfactual:
         return _collect_counterfactual(settings, seed)
     world, learner = _worker_state(settings)
-    expert = ScriptedExpert()
+    expert = _expert(settings)
     path = episode_path(settings.out_dir, settings.family, seed)
     # Written under a temporary name: a file with the final name is always a whole episode.
     partial = path.with_suffix(".mcap.partial")
@@ -351,6 +367,7 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
             "action_delay_s": list(settings.action_delay_s),
             "source": source,
             "labels": EXPERT_SOURCE,
+            "expert_approach_gain": settings.expert_approach_gain,
             "driver": (
                 f"policy {Path(settings.policy_path).resolve()} (expert_mix "
                 f"{settings.expert_mix:g})"
@@ -369,7 +386,7 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
     would be (so it lands in the same held-out split), one episode per alternative target (or
     anchor)."""
     world, _ = _worker_state(settings)
-    expert = ScriptedExpert()
+    expert = _expert(settings)
     role = settings.counterfactual_role
     driver = CounterfactualDriver(
         expert, settings.split, wording_rng(seed, role), settings.counterfactual_ticks, role
@@ -437,6 +454,7 @@ def collect_demonstrations(
     counterfactual: bool = False,
     counterfactual_ticks: int | None = None,
     counterfactual_role: str = TARGET_ROLE,
+    expert_approach_gain: float = 1.0,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
     processes; with `policy_path`, DAgger episodes (see the module docstring); with
@@ -456,6 +474,7 @@ def collect_demonstrations(
         counterfactual,
         counterfactual_ticks,
         counterfactual_role,
+        expert_approach_gain,
     )
     seeds = (
         missing_seeds(out_dir, family, seed_start, episodes)

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("mujoco")
 
 from rt_ros.runtime.action_codec import ActionTokenCodec
-from rt_ros.sim.expert import ScriptedExpert, run_episode
+from rt_ros.sim.expert import ExpertConfig, ScriptedExpert, run_episode
 from rt_ros.sim.tasks import FAMILIES
 
 SEEDS = (0, 1)
@@ -90,3 +90,35 @@ def test_an_action_delay_keeps_episodes_reproducible(world):
     assert first == again
     with pytest.raises(ValueError, match="action_delay_s"):
         run_episode(world, "pick", 5, ScriptedExpert(), action_delay_s=(0.2, 0.5))
+
+
+def _translation_cm(action) -> float:
+    names = ("world_vector_x", "world_vector_y", "world_vector_z")
+    return 100 * float(np.linalg.norm([action.values[name] for name in names]))
+
+
+def test_a_geometric_approach_slows_down_before_the_grasp(world, expert):
+    """approach_gain 0.5: each tick covers half the distance left (up to the step limit), so the
+    steps shrink into the grasp instead of ending on one step of whatever is left; the expert
+    still succeeds, in more ticks."""
+    geometric = ScriptedExpert(config=ExpertConfig(approach_gain=0.5))
+    runs = {}
+    for name, driver in (("deadbeat", expert), ("geometric", geometric)):
+        actions = []
+        result = run_episode(
+            world, "pick", 3, driver, on_step=lambda _, a, seen=actions: seen.append(a)
+        )
+        assert result.success, (name, result)
+        runs[name] = (result, actions)
+    assert runs["geometric"][0].steps > runs["deadbeat"][0].steps
+    actions = runs["geometric"][1]
+    first_close = next(i for i, a in enumerate(actions) if a.role("gripper") > 0)
+    before = [_translation_cm(a) for a in actions[first_close - 3 : first_close]]
+    assert before == sorted(before, reverse=True), before
+    assert before[-1] < 1.0, before  # the last bin or two, not a leap
+
+
+@pytest.mark.parametrize("gain", [0.0, -0.5, 1.5, float("nan")])
+def test_an_approach_gain_outside_0_1_is_refused(gain):
+    with pytest.raises(ValueError, match="approach_gain"):
+        ExpertConfig(approach_gain=gain)

@@ -37,6 +37,20 @@ def test_evaluate_reports_success_per_family():
     assert report_table(reports).row_count == 1
 
 
+def test_the_approach_gain_reaches_the_expert():
+    deadbeat, geometric = (
+        evaluate(["pick"], episodes=1, first_seed=3, approach_gain=gain)[0] for gain in (1.0, 0.5)
+    )
+    assert deadbeat.successes == geometric.successes == 1
+    assert geometric.results[0].steps > deadbeat.results[0].steps
+
+
+def test_a_bad_approach_gain_is_refused_before_any_episode(capsys):
+    args = _parser().parse_args(["expert-eval", "--approach-gain", "2", "--episodes", "1"])
+    assert args.func(args) == 2
+    assert "approach_gain" in capsys.readouterr().err
+
+
 def test_unknown_family_is_refused_by_name(capsys):
     args = _parser().parse_args(["expert-eval", "--family", "juggle", "--episodes", "1"])
     assert args.func(args) == 2

@@ -82,6 +82,7 @@ def test_reads_back_as_ros2_messages(recorded):
     info = json.loads(by_topic["/episode/info"][0][1].data)
     assert info["instruction"] == by_topic["/instruction"][0][1].data
     assert info["steps"] == steps
+    assert info["expert_approach_gain"] == 1.0
     stamps = [m.log_time for m, _ in by_topic["/camera/image_raw"]]
     assert stamps == sorted(stamps)
     assert len(set(stamps)) == len(stamps)
@@ -185,6 +186,20 @@ def test_an_interrupted_collection_resumes_where_it_stopped(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
     again = collect_demonstrations("knock_over", 3, tmp_path, seed_start=20, skip_existing=True)
     assert again == []
+
+
+def test_the_expert_approach_gain_is_applied_and_recorded(tmp_path, recorded):
+    """The same layout with a geometric approach: a longer episode, and the gain in its info."""
+    (geometric,) = collect_demonstrations("pick", 1, tmp_path, 4, expert_approach_gain=0.5)
+    assert geometric.result.success
+    assert geometric.result.steps > recorded.result.steps
+    _, messages = read_all(geometric.path)
+    (info,) = [
+        json.loads(decoded.data) for topic, _, _, decoded in messages if topic == "/episode/info"
+    ]
+    assert info["expert_approach_gain"] == 0.5
+    with pytest.raises(ValueError, match="approach_gain"):
+        collect_demonstrations("pick", 1, tmp_path, expert_approach_gain=0.0)
 
 
 def test_dagger_needs_a_bundle_folder(tmp_path):
