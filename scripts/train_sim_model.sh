@@ -19,7 +19,8 @@
 # EXPERT_MIX [0.3], GROUNDING_LAYOUTS per family [4000; 0 skips step 4], GROUNDING_TICKS [3],
 # GROUNDING_STEPS [900] (on the grounding episodes alone), GROUNDED_STEPS [1200] (on everything),
 # POLISH_EPISODES per family [300], POLISH_DAGGER_EPISODES per family [120], POLISH_STEPS [2400;
-# 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0].
+# 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0],
+# EXPERT_APPROACH_GAIN [1: the deadbeat expert; 0.5 approaches geometrically, see README].
 # The full evaluation: EVAL_EPISODES=100 (1,500 episodes, about 4 hours through the nodes here).
 # To ship the result: cp the final model.pt it prints to models/rt1-tiny.pt; rt-ros export --shipped
 # Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.
@@ -48,6 +49,7 @@ JOBS=${JOBS:-2}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-6}
 THREADS=${THREADS:-0}
+EXPERT_APPROACH_GAIN=${EXPERT_APPROACH_GAIN:-1}
 FAMILIES=(pick move_near knock_over place_upright drawer)
 GROUNDED_FAMILIES=(pick knock_over move_near)  # those naming one object among several
 # Fine-tuning a trained model on everything so far: smaller batches, a lower rate, a short warm-up.
@@ -74,7 +76,8 @@ collect() {  # collect "FAMILY..." OUT SEED_START EPISODES [--policy BUNDLE --ex
     fi
     if [ "$have" -lt "$count" ]; then
       "$rt" collect --task "$family" --episodes "$count" --seed-start "$seed" --split seen \
-        --jobs "$JOBS" --out "$out/$family" --skip-existing "$@"
+        --jobs "$JOBS" --out "$out/$family" --skip-existing \
+        --expert-approach-gain "$EXPERT_APPROACH_GAIN" "$@"
     fi
   done
 }
