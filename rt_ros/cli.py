@@ -648,7 +648,8 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     model = args.model or _default_bundle()
-    policy = BundlePolicy(Policy.from_bundle(model, SessionConfig(providers=("cpu",))))
+    runtime = Policy.from_bundle(model, SessionConfig(providers=("cpu",)))
+    policy = BundlePolicy(runtime)
     world = SimWorld()
     seeds = range(args.seed_start, args.seed_start + args.episodes)
     runs = [("policy", policy)] + ([] if args.no_expert else [("expert", expert)])
@@ -665,6 +666,7 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
                     bar, advance=1, description=f"{name} {episode.family} seed {episode.seed}"
                 ),
             )  # fmt: skip
+    motion = _target_image_motion(world, args.families, seeds, args.split, runtime.image_size_px)
     world.close()
     table = Table(
         title=f"first grasp attempt of {model} ({args.split}, seeds {seeds.start}-"
@@ -692,10 +694,20 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
                 f"{summary.retried_same_side} of {summary.retried}",
             )  # fmt: skip
     console.print(table)
+    height_px, width_px = runtime.image_size_px
+    console.print(
+        f"the head camera at the model's {width_px}x{height_px} px input, at the targets "
+        f"(median): 1 cm forward moves the image {motion.forward_px_per_cm:.2f} px, sideways "
+        f"{motion.lateral_px_per_cm:.2f} px, up {motion.up_px_per_cm:.2f} px; forward and up "
+        f"{motion.forward_up_angle_deg:.0f} degrees apart"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {
         "model": str(model), "split": args.split, "seeds": [seeds.start, seeds.stop - 1],
         "summary": rows,
+        "image_motion_at_targets": {
+            "input_size_px": [height_px, width_px], "median": motion.to_dict(),
+        },
         "episodes": {name: [e.to_dict() for e in episodes] for name, episodes in measured.items()},
     }  # fmt: skip
     (args.out / "grasp_precision.json").write_text(
@@ -709,6 +721,20 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
         f"wrote {args.out / 'grasp_precision.json'} and {args.out / 'grasp_offsets.png'}"
     )
     return 0
+
+
+def _target_image_motion(world, families, seeds, split, input_size_px):
+    """Median image motion per cm (rt_ros.sim.image_motion) at the targets of the layouts."""
+    from rt_ros.sim.image_motion import image_motion_per_cm, median_image_motion
+    from rt_ros.sim.tasks import get_task
+
+    motions = []
+    for family in families:
+        for seed in seeds:
+            task = world.reset(seed, get_task(family), split)
+            point = world.object_position(task.target)
+            motions.append(image_motion_per_cm(world, point, input_size_px))
+    return median_image_motion(motions)
 
 
 def _passive_openmp_waits() -> None:

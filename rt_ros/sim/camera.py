@@ -87,6 +87,21 @@ class HeadCamera:
         """The 3x3 matrix K for this camera's size and field of view."""
         return intrinsic_matrix(self.config.width_px, self.config.height_px, self.fovy_deg)
 
+    def project(self, data: mujoco.MjData, points_world: np.ndarray) -> np.ndarray:
+        """Pixel coordinates [N, 2] (u right, v down; the CameraInfo convention of
+        `intrinsics`) of world points [N, 3] in the current view; a point behind the camera
+        raises ValueError."""
+        points = np.atleast_2d(np.asarray(points_world, dtype=float))
+        position = data.cam_xpos[self._camera]
+        rotation = data.cam_xmat[self._camera].reshape(3, 3)
+        # MuJoCo's camera frame looks down its -z with y up; the optical frame, down z, y down.
+        in_camera = (points - position) @ rotation
+        optical = in_camera * np.array([1.0, -1.0, -1.0])
+        if np.any(optical[:, 2] <= 0):
+            raise ValueError("a point to project lies behind the head camera")
+        pixels = optical @ self.intrinsics().T
+        return pixels[:, :2] / pixels[:, 2:3]
+
     def camera_info(self) -> dict[str, Any]:
         """Fields of a sensor_msgs/CameraInfo for this camera, as plain numbers (no ROS)."""
         k = self.intrinsics()

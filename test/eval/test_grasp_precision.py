@@ -137,4 +137,8 @@ def test_the_command_writes_its_figures(tiny_bundle, tmp_path):
     assert payload["summary"][1]["on_target"] == 1
     assert len(payload["episodes"]["policy"]) == 1
     assert (tmp_path / "grasp_offsets.png").stat().st_size > 0
+    motion = payload["image_motion_at_targets"]
+    assert motion["input_size_px"] == [128, 128]
+    assert 0 < motion["median"]["forward_up_angle_deg"] < 90
     assert main(["grasp-precision", "--episodes", "0"]) != 0
+    assert main(["grasp-precision", "--episodes", "1", "--expert-approach-gain", "0"]) != 0
