@@ -699,7 +699,8 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
         f"the head camera at the model's {width_px}x{height_px} px input, at the targets "
         f"(median): 1 cm forward moves the image {motion.forward_px_per_cm:.2f} px, sideways "
         f"{motion.lateral_px_per_cm:.2f} px, up {motion.up_px_per_cm:.2f} px; forward and up "
-        f"{motion.forward_up_angle_deg:.0f} degrees apart"
+        f"{motion.forward_up_angle_deg:.0f} degrees apart; the line of sight "
+        f"{motion.line_of_sight_elevation_deg:.0f} degrees below horizontal"
     )
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {

@@ -61,6 +61,11 @@ class HeadCamera:
         self._release: weakref.finalize | None = None
 
     @property
+    def camera_id(self) -> int:
+        """The head camera's MuJoCo camera id."""
+        return self._camera
+
+    @property
     def fovy_deg(self) -> float:
         return float(self.model.cam_fovy[self._camera])
 

@@ -29,6 +29,10 @@ class ImageMotion:
     # The angle between the image directions of forward and upward motion: near zero, a point
     # further forward looks like one higher up.
     forward_up_angle_deg: float
+    # How far below horizontal the line of sight to the point falls. Motion along it does not
+    # move the image at all: further forward by 1 cm and lower by tan(this) cm look the same,
+    # told apart only by the apparent size and the shadow.
+    line_of_sight_elevation_deg: float
 
     def to_dict(self) -> dict[str, float]:
         return {name: round(value, 3) for name, value in asdict(self).items()}
@@ -56,11 +60,14 @@ def image_motion_per_cm(
     shifts = dict(zip(directions, pixels[1:] - pixels[0], strict=True))
     forward, up = shifts["forward"], shifts["up"]
     cosine = float(forward @ up) / float(np.linalg.norm(forward) * np.linalg.norm(up))
+    sight = base_rotation.T @ (point - world.data.cam_xpos[camera.camera_id])
+    elevation = math.degrees(math.atan2(-sight[2], math.hypot(sight[0], sight[1])))
     return ImageMotion(
         forward_px_per_cm=float(np.linalg.norm(forward)),
         lateral_px_per_cm=float(np.linalg.norm(shifts["lateral"])),
         up_px_per_cm=float(np.linalg.norm(up)),
         forward_up_angle_deg=math.degrees(math.acos(min(1.0, abs(cosine)))),
+        line_of_sight_elevation_deg=elevation,
     )
 
 

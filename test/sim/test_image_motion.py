@@ -58,6 +58,17 @@ def test_image_motion_scales_with_the_input_size(world):
     # This head camera looks at the counter from above and behind the arm: forward and up
     # motion are seen along nearly the same image direction.
     assert 0 < native.forward_up_angle_deg < 30
+    assert half.line_of_sight_elevation_deg == native.line_of_sight_elevation_deg
+    # Along the line of sight the image does not move: 1 cm forward and tan(elevation) cm lower
+    # (straight ahead of the camera) stays on nearly the same pixel, where 1 cm forward alone
+    # moves it by about a pixel.
+    sideways = world.to_base(point) - world.to_base(world.data.cam_xpos[world.camera.camera_id])
+    assert abs(sideways[1]) < 0.35  # the targets lie within about 25 degrees of straight ahead
+    drop_m = 0.01 * np.tan(np.radians(native.line_of_sight_elevation_deg))
+    _, base_rotation = world.base_pose_world()
+    along = point + 0.01 * base_rotation[:, 0] - np.array([0.0, 0.0, drop_m])
+    before, after = world.camera.project(world.data, np.stack([point, along]))
+    assert np.linalg.norm(after - before) < 0.35 * native.forward_px_per_cm
     with pytest.raises(ValueError, match="input_size_px"):
         image_motion_per_cm(world, point, (0, 128))
 
