@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # imported where used: `rt-ros --help` stays fast
     from rt_ros.runtime.backend_agreement import AgreementEpisode, AgreementResult
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
+    from rt_ros.sim.image_motion import ImageMotion
+    from rt_ros.sim.world import SimWorld
 
 PRESET_CHOICES = tuple(PRESETS)
 # `rt-ros bench`: the backend every other is compared with, and the recorded frames it uses.
@@ -724,7 +726,13 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target_image_motion(world, families, seeds, split, input_size_px):
+def _target_image_motion(
+    world: SimWorld,
+    families: Sequence[str],
+    seeds: Sequence[int],
+    split: str,
+    input_size_px: tuple[int, int],
+) -> ImageMotion:
     """Median image motion per cm (rt_ros.sim.image_motion) at the targets of the layouts."""
     from rt_ros.sim.image_motion import image_motion_per_cm, median_image_motion
     from rt_ros.sim.tasks import get_task
