@@ -20,7 +20,8 @@
 # GROUNDING_STEPS [900] (on the grounding episodes alone), GROUNDED_STEPS [1200] (on everything),
 # POLISH_EPISODES per family [300], POLISH_DAGGER_EPISODES per family [120], POLISH_STEPS [2400;
 # 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0],
-# EXPERT_APPROACH_GAIN [1: the deadbeat expert; 0.5 approaches geometrically, see README].
+# EXPERT_APPROACH_GAIN [1: the deadbeat expert; 0.5 approaches geometrically, see README],
+# EVAL_FAMILIES [all five].
 # The issue's full evaluation: EVAL_EPISODES=100 (1,500 episodes, about 4 hours through the nodes here).
 # To ship the result: cp the final model.pt it prints to models/rt1-tiny.pt; rt-ros export --shipped
 # Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.
@@ -51,6 +52,7 @@ EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-6}
 THREADS=${THREADS:-0}
 EXPERT_APPROACH_GAIN=${EXPERT_APPROACH_GAIN:-1}
 FAMILIES=(pick move_near knock_over place_upright drawer)
+read -r -a EVAL_FAMILIES <<<"${EVAL_FAMILIES:-${FAMILIES[*]}}"
 GROUNDED_FAMILIES=(pick knock_over move_near)  # those naming one object among several
 # Fine-tuning a trained model on everything so far: smaller batches, a lower rate, a short warm-up.
 FINE_TUNE=(--chunks-per-batch 16 --lr 1e-4 --warmup-steps 50)
@@ -138,6 +140,7 @@ if [ "$POLISH_STEPS" -gt 0 ]; then
   timed export_polished export_bundle "$RUN/polished" "$RUN/polished/bundle"
   final="$RUN/polished"
 fi
-timed eval "$rt" eval --model "$final/bundle" --episodes "$EVAL_EPISODES" \
+timed eval "$rt" eval --model "$final/bundle" --families "${EVAL_FAMILIES[@]}" \
+  --episodes "$EVAL_EPISODES" \
   --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$JOBS" --out "$RUN/eval"
 echo "final model: $final/model.pt, bundle: $final/bundle, evaluation: $RUN/eval/summary.md"
