@@ -53,7 +53,9 @@ def test_the_recipe_runs_every_step_and_leaves_the_final_bundle(tmp_path: Path):
         env=env,
         capture_output=True,
         text=True,
-        # 20 min was once not enough on a busy 2-core CI machine (the step it was in is unknown).
+        # 20 min was once not enough on a busy 2-core CI machine, with all five families'
+        # toy episodes through the nodes (each ran to its wall-clock deadline, the simulation
+        # crawling at about 1% of real time: not yet understood).
         timeout=2400,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
