@@ -501,6 +501,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "[yellow]the model is UNTRAINED (seeded random weights): its actions carry no "
             "meaning, so the robot is not expected to succeed[/yellow]"
         )
+    if summary.timing_problems:
+        console.print(
+            "[yellow]this machine did not keep the nodes' timing ("
+            + "; ".join(summary.timing_problems)
+            + "): the outcome says more about the machine's load than the model[/yellow]"
+        )
+    if summary.camera_note:
+        console.print(f"[yellow]{summary.camera_note} (a busy machine)[/yellow]")
     table = Table(title=f"rt-ros demo: {summary.instruction!r}", show_header=False)
     for key, value in (
         ("task / seed", f"{summary.task} / {summary.seed}"),
@@ -859,7 +867,7 @@ def _cmd_train_bench(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rt_ros.eval.closed_loop import EvalSettings, evaluate
-    from rt_ros.eval.report import markdown_table, write_report
+    from rt_ros.eval.report import markdown_table, timing_note, write_report
 
     try:
         settings = EvalSettings(
@@ -907,6 +915,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         title += ", behind the driver's safety layer"
     rows = write_report(results, settings.out_dir, title)
     console.print(markdown_table(rows))
+    note = timing_note(rows)
+    if note:
+        console.print(f"[yellow]{note}[/yellow]")
     console.print(
         f"wrote {settings.out_dir}/summary.md, summary.csv, episodes.csv, success.png "
         f"and failure videos under {settings.out_dir}/failures"

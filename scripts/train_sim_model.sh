@@ -21,7 +21,8 @@
 # POLISH_EPISODES per family [300], POLISH_DAGGER_EPISODES per family [120], POLISH_STEPS [2400;
 # 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0],
 # EXPERT_APPROACH_GAIN [1: the deadbeat expert; 0.5 approaches geometrically, see README],
-# EVAL_FAMILIES [all five].
+# EVAL_FAMILIES [all five], EVAL_JOBS [1: one episode through the nodes keeps 1.4 cores busy
+# here; 2 halves the time with the sim camera slowed to about 5 Hz by its render budget].
 # The full evaluation: EVAL_EPISODES=100 (1,500 episodes, about 4 hours through the nodes here).
 # To ship the result: cp the final model.pt it prints to models/rt1-tiny.pt; rt-ros export --shipped
 # Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.
@@ -47,6 +48,7 @@ POLISH_EPISODES=${POLISH_EPISODES:-300}
 POLISH_DAGGER_EPISODES=${POLISH_DAGGER_EPISODES:-120}
 POLISH_STEPS=${POLISH_STEPS:-2400}
 JOBS=${JOBS:-2}
+EVAL_JOBS=${EVAL_JOBS:-1}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-6}
 THREADS=${THREADS:-0}
@@ -142,5 +144,5 @@ if [ "$POLISH_STEPS" -gt 0 ]; then
 fi
 timed eval "$rt" eval --model "$final/bundle" --families "${EVAL_FAMILIES[@]}" \
   --episodes "$EVAL_EPISODES" \
-  --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$JOBS" --out "$RUN/eval"
+  --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$EVAL_JOBS" --out "$RUN/eval"
 echo "final model: $final/model.pt, bundle: $final/bundle, evaluation: $RUN/eval/summary.md"

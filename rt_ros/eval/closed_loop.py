@@ -97,6 +97,12 @@ class EpisodeResult:
     video: str | None = None
     expert_success: bool | None = None
     expert_steps: int | None = None
+    # Through the nodes: whether the machine kept the nodes' timing (see
+    # rt_ros/nodes/episode_timing.py) and the counters behind it; None for direct episodes.
+    degraded: bool | None = None
+    lost_ticks: int | None = None
+    stale_commands: int | None = None
+    camera_rate_hz: float | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ def _run_nodes(settings: EvalSettings, job: _Job) -> EpisodeResult:
     keep = not episode.success
     if not keep:
         video.unlink(missing_ok=True)
+    timing = episode.timing
     return EpisodeResult(
         family=job.family,
         split=job.split,
@@ -167,6 +174,10 @@ def _run_nodes(settings: EvalSettings, job: _Job) -> EpisodeResult:
         terminated=episode.terminated_by_policy,
         wall_time_s=episode.wall_time_s,
         video=str(video) if keep else None,
+        degraded=timing.degraded,
+        lost_ticks=timing.lost_ticks,
+        stale_commands=timing.commands_rejected_stale,
+        camera_rate_hz=round(timing.camera_rate_achieved_hz, 2),
     )
 
 

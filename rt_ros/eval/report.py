@@ -8,6 +8,8 @@ import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rt_ros.eval.closed_loop import EpisodeResult
 from rt_ros.eval.statistics import wilson_interval
 
@@ -33,6 +35,10 @@ class RowSummary:
     mean_steps: float
     mean_steps_successful: float | None
     expert_success_rate: float | None
+    # Episodes through the nodes whose timing the machine did not keep (None: direct).
+    degraded_episodes: int | None = None
+    # Median rate at which the simulated camera's frames arrived (None: direct).
+    camera_rate_hz_median: float | None = None
 
     @property
     def label(self) -> str:
@@ -50,6 +56,8 @@ def summarise(results: list[EpisodeResult]) -> list[RowSummary]:
         low, high = wilson_interval(successes, len(episodes))
         good = [e.steps for e in episodes if e.success]
         experts = [e.expert_success for e in episodes if e.expert_success is not None]
+        timed = [e.degraded for e in episodes if e.degraded is not None]
+        cameras = [e.camera_rate_hz for e in episodes if e.camera_rate_hz is not None]
         summaries.append(
             RowSummary(
                 family=family,
@@ -62,6 +70,8 @@ def summarise(results: list[EpisodeResult]) -> list[RowSummary]:
                 mean_steps=sum(e.steps for e in episodes) / len(episodes),
                 mean_steps_successful=sum(good) / len(good) if good else None,
                 expert_success_rate=sum(experts) / len(experts) if experts else None,
+                degraded_episodes=sum(timed) if timed else None,
+                camera_rate_hz_median=float(np.median(cameras)) if cameras else None,
             )
         )
     return summaries
@@ -85,6 +95,21 @@ def markdown_table(rows: list[RowSummary]) -> str:
             f"{expert} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def timing_note(rows: list[RowSummary]) -> str | None:
+    """A sentence on the episodes whose timing the machine did not keep; None when none was
+    affected (or none ran through the nodes)."""
+    degraded = sum(row.degraded_episodes or 0 for row in rows)
+    if not degraded:
+        return None
+    total = sum(row.episodes for row in rows if row.degraded_episodes is not None)
+    return (
+        f"Timing: {degraded} of {total} episodes ran on a machine that did not keep the "
+        "nodes' timing (stale frames, lost control ticks or commands refused as stale; the "
+        "`degraded` column of episodes.csv): their outcome says more about the load than the "
+        "model. Run fewer episodes side by side (--jobs) or on a quieter machine."
+    )
 
 
 def plot_success(rows: list[RowSummary], out_path: Path, title: str) -> None:
@@ -142,6 +167,8 @@ def write_report(results: list[EpisodeResult], out_dir: Path, title: str) -> lis
         writer = csv.DictWriter(file, fieldnames=list(asdict(rows[0])))
         writer.writeheader()
         writer.writerows(asdict(row) for row in rows)
-    (out_dir / "summary.md").write_text(f"{title}\n\n{markdown_table(rows)}", encoding="utf-8")
+    note = timing_note(rows)
+    text = f"{title}\n\n{markdown_table(rows)}" + (f"\n{note}\n" if note else "")
+    (out_dir / "summary.md").write_text(text, encoding="utf-8")
     plot_success(rows, out_dir / "success.png", title)
     return rows

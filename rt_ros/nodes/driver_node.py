@@ -208,6 +208,11 @@ class DriverNode(Node):
     def autostart(self) -> bool:
         return bool(self._parameter_value("autostart"))
 
+    def command_counts(self) -> dict[str, int]:
+        """The safety layer's counters (accepted, clamped, rejected_<reason>, ...); empty
+        before the first configure."""
+        return {} if self._safety is None else self._safety.counts()
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     @property

@@ -377,6 +377,7 @@ class PolicyNode(Node):
                 "frames_rejected",
                 *(f"frames_rejected_{reason}" for reason in FRAME_REJECT_REASONS),
                 "stale_ticks",
+                "held_ticks",
                 "instructions_received",
                 "instructions_rejected",
                 "decode_errors",
@@ -637,6 +638,7 @@ class PolicyNode(Node):
                 self._stop_for_lack_of_frame(frame, now)
             return
         if self._last_stamp_s is not None and frame.stamp_s == self._last_stamp_s:
+            self._count("held_ticks")
             return  # no new frame since the last step; the driver holds the last command
         self._step(frame, tick_start_s)
 
@@ -763,6 +765,13 @@ class PolicyNode(Node):
         self._debug_pub.publish(rgb_to_image_msg(canvas, stamp, self.settings.arm_frame_id))
 
     # --- diagnostics -------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """The node's counters (as in /diagnostics) and its missed control ticks."""
+        with self._lock:
+            counts = dict(self._counts)
+        counts["missed_ticks"] = self._ticks.missed_ticks
+        return counts
 
     def latency_ms(self) -> dict[str, tuple[float, float]]:
         """(p50, p99) in ms of each stage over the latency window; NaN before the first step."""

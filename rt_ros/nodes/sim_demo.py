@@ -26,6 +26,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64, String
 
 from rt_ros.nodes.driver_node import DriverNode
+from rt_ros.nodes.episode_timing import EpisodeTiming
 from rt_ros.nodes.image_conversion import image_msg_to_rgb
 from rt_ros.nodes.policy_node import PolicyNode, make_executor
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
@@ -74,6 +75,7 @@ class NodeEpisode:
     frames: int
     wall_time_s: float
     last_frame: np.ndarray | None
+    timing: EpisodeTiming  # whether the machine kept the nodes' timing
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class DemoSummary:
     video: str
     frames: int
     wall_time_s: float
+    # What kept the nodes from their timing (empty: nothing): the machine, not the model.
+    timing_problems: list[str]
+    camera_note: str | None  # set when the simulated camera ran below its rate
 
 
 class _Recorder(Node):
@@ -224,6 +229,8 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
         video=str(video_path),
         frames=episode.frames,
         wall_time_s=episode.wall_time_s,
+        timing_problems=episode.timing.problems(),
+        camera_note=episode.timing.camera_note(),
     )
     (settings.out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
     return summary
@@ -303,6 +310,19 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
         driver.trigger_deactivate()  # the robot stops; physics is no longer stepped
         success = bool(backend.task.success(backend.world))
         recorder.close()
+        wall_time_s = round(time.monotonic() - started, 2)
+        policy_counts, command_counts = policy.counts(), driver.command_counts()
+        timing = EpisodeTiming(
+            steps=policy_counts["steps"],
+            stale_ticks=policy_counts["stale_ticks"],
+            held_ticks=policy_counts["held_ticks"],
+            missed_ticks=policy_counts["missed_ticks"],
+            frames_rejected_stale=policy_counts["frames_rejected_stale"],
+            commands_rejected_stale=command_counts.get("rejected_stale", 0),
+            camera_frames=recorder.frames,
+            camera_rate_hz=backend.config.camera_rate_hz,
+            wall_time_s=wall_time_s,
+        )
         episode = NodeEpisode(
             instruction=instruction,
             success=success,
@@ -311,8 +331,9 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
             untrained_model=untrained,
             latency_ms=policy.latency_ms(),
             frames=recorder.frames,
-            wall_time_s=round(time.monotonic() - started, 2),
+            wall_time_s=wall_time_s,
             last_frame=recorder.last_frame,
+            timing=timing,
         )
         if viewer is not None:
             viewer.close()

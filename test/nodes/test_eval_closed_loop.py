@@ -41,7 +41,19 @@ def test_eval_through_the_nodes_reports_the_shipped_model(tmp_path, ros_domain_i
         assert result.instruction
         assert result.expert_success is True  # the expert solves these seeds
         assert (result.video is None) == result.success
+        # The timing counters come back (whether this machine kept the timing is reported).
+        assert isinstance(result.degraded, bool)
+        assert result.lost_ticks >= 0
+        assert result.stale_commands >= 0
+        assert result.camera_rate_hz > 0
     with open(tmp_path / "summary.csv") as file:
-        assert len(list(csv.DictReader(file))) == 2
+        summary = list(csv.DictReader(file))
+    assert len(summary) == 2
+    assert sum(int(row["degraded_episodes"]) for row in summary) == sum(
+        r.degraded for r in results
+    )
+    assert all(float(row["camera_rate_hz_median"]) > 0 for row in summary)
+    with open(tmp_path / "episodes.csv") as file:
+        assert {"degraded", "lost_ticks", "stale_commands"} <= set(csv.DictReader(file).fieldnames)
     assert (tmp_path / "success.png").stat().st_size > 5_000
     assert "| pick | seen | 1 |" in (tmp_path / "summary.md").read_text()

@@ -34,6 +34,15 @@ PREFIX = "sim."
 MAX_STEP_S = 0.5
 # Updates over which the real-time factor in /diagnostics is measured.
 REAL_TIME_WINDOW = 200
+# Rendering may take at most this share of the executor's time: a frame that took longer than
+# this share of the camera period postpones the next one, so the camera slows down instead of
+# saturating the thread that also steps the physics and delivers the commands. Unpaced, two
+# episodes side by side on two cores (97 ms a 320x256 frame at 10 Hz) fell into a crawl: the
+# executor's queue grew without bound and commands reached the driver tens of seconds old.
+MAX_CAMERA_SHARE = 0.6
+# An update less than this share of the update period after the last one is a timer event that
+# queued up while the executor was busy: it is dropped (the next update steps the whole time).
+BACKLOG_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,9 @@ class SimBackend(RobotBackend):
         self._base = (0.0,) * 3
         self._gripper = -1.0
         self.frames_published = 0
+        self.frames_postponed = 0  # frames due while the render budget held the camera back
+        self.updates_dropped = 0  # timer events that had queued up behind a busy executor
+        self._render_s = 0.0  # the last frame's render and publish time
         self._steps_s: deque[tuple[float, float]] = deque(maxlen=REAL_TIME_WINDOW)
 
     @classmethod
@@ -162,6 +174,9 @@ class SimBackend(RobotBackend):
         now_s = time.monotonic()
         if config.real_time:
             elapsed = 0.0 if self._last_step_s is None else now_s - self._last_step_s
+            if self._last_step_s is not None and elapsed < BACKLOG_SHARE / config.step_rate_hz:
+                self.updates_dropped += 1
+                return
             duration = min(elapsed, MAX_STEP_S)
         else:
             duration = 1.0 / config.step_rate_hz
@@ -171,8 +186,21 @@ class SimBackend(RobotBackend):
         stamp = self._node.get_clock().now().to_msg()
         self._joints_pub.publish(self._joint_state(stamp))
         if now_s >= self._next_frame_s:
-            self._next_frame_s = max(self._next_frame_s + 1.0 / config.camera_rate_hz, now_s)
+            started_s = time.monotonic()
             self._publish_frame(stamp)
+            self._render_s = time.monotonic() - started_s
+            period_s = 1.0 / config.camera_rate_hz
+            paced_s = started_s + self._render_s / MAX_CAMERA_SHARE
+            self._next_frame_s = max(self._next_frame_s + period_s, now_s)
+            if config.real_time and paced_s > self._next_frame_s:
+                self._next_frame_s = paced_s
+                self.frames_postponed += 1
+                self._node.get_logger().warning(
+                    f"sim camera behind its {config.camera_rate_hz:g} Hz: a frame takes "
+                    f"{1e3 * self._render_s:.0f} ms to render here, so frames come at most every "
+                    f"{1e3 * self._render_s / MAX_CAMERA_SHARE:.0f} ms (the machine is too busy)",
+                    throttle_duration_sec=10.0,
+                )
 
     def _joint_state(self, stamp) -> JointState:
         state = self.world.state()
@@ -209,7 +237,13 @@ class SimBackend(RobotBackend):
         return (sim_1 - sim_0) / (wall_1 - wall_0) if wall_1 > wall_0 else math.nan
 
     def diagnostic_values(self) -> dict[str, str]:
-        values = {"sim_real_time_factor": f"{self.real_time_factor():.3f}"}
+        values = {
+            "sim_real_time_factor": f"{self.real_time_factor():.3f}",
+            "sim_frames_published": str(self.frames_published),
+            "sim_frames_postponed": str(self.frames_postponed),
+            "sim_render_ms": f"{1e3 * self._render_s:.1f}",
+            "sim_updates_dropped": str(self.updates_dropped),
+        }
         if self.task is not None:
             values["sim_task"] = f"{self.task.family}: {self.task.instruction}"
         return values
