@@ -507,8 +507,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             + "; ".join(summary.timing_problems)
             + "): the outcome says more about the machine's load than the model[/yellow]"
         )
-    if summary.camera_note:
-        console.print(f"[yellow]{summary.camera_note} (a busy machine)[/yellow]")
     table = Table(title=f"rt-ros demo: {summary.instruction!r}", show_header=False)
     for key, value in (
         ("task / seed", f"{summary.task} / {summary.seed}"),

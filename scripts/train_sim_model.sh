@@ -22,7 +22,7 @@
 # 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0],
 # EXPERT_APPROACH_GAIN [1: the deadbeat expert; 0.5 approaches geometrically, see README],
 # EVAL_FAMILIES [all five], EVAL_JOBS [1: one episode through the nodes keeps 1.4 cores busy
-# here; 2 halves the time with the sim camera slowed to about 5 Hz by its render budget].
+# here; with 2 the sim camera gives way to a median 3.5 Hz and the model loses successes].
 # The full evaluation: EVAL_EPISODES=100 (1,500 episodes, about 4 hours through the nodes here).
 # To ship the result: cp the final model.pt it prints to models/rt1-tiny.pt; rt-ros export --shipped
 # Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.

@@ -5,8 +5,9 @@ policy node ticks at the control rate and the driver refuses commands whose stam
 On a machine with too little CPU for all of it the executor falls behind: frames reach the
 policy stale, ticks stop the robot instead of stepping the model, commands arrive too late for
 the driver, and the episode fails for reasons that have nothing to do with the model (two
-episodes side by side on two cores did, before the sim camera got a render budget). An
-episode's counters say whether that happened; `rt-ros eval` reports the episodes it affected.
+episodes side by side on two cores did, before the sim camera got a render budget; with it,
+the camera gives way instead, and older frames still cost the model). An episode's counters
+say whether that happened; `rt-ros eval` reports the episodes it affected.
 
 A healthy episode still shows a few of these at its start (the first frame queued while the
 model loaded; the first, slower, inference), hence the allowances.
@@ -22,9 +23,13 @@ LOST_TICKS_ALLOWED = 2
 LOST_TICK_SHARE_ALLOWED = 0.05
 # Commands the driver may refuse as stale (the first inference is slower than the rest).
 STALE_COMMANDS_ALLOWED = 2
-# Camera frames delivered, as a share of the configured rate, below which the camera is noted
-# as slow (the sim backend's render budget lets it give way on a busy machine).
-CAMERA_SHARE_EXPECTED = 0.9
+# Camera frames delivered, as a share of the configured rate, below which the episode is
+# degraded too: the sim backend's render budget lets the camera give way on a busy machine, and
+# older frames cost the model (110 episodes two side by side, camera at a median 3.5 Hz of 10:
+# 32 successes against 41 one at a time on the same seeds).
+CAMERA_SHARE_REQUIRED = 0.7
+# Episodes shorter than this are not judged on their camera rate (too few frames to tell).
+CAMERA_MIN_WALL_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -80,16 +85,13 @@ class EpisodeTiming:
             )
         if self.commands_rejected_stale > STALE_COMMANDS_ALLOWED:
             found.append(f"the driver refused {self.commands_rejected_stale} commands as stale")
-        return found
-
-    def camera_note(self) -> str | None:
-        """A sentence when the simulated camera ran below its rate (its render budget gave way
-        on a busy machine; frames then reach the policy older, but every tick still steps the
-        model unless `problems` says otherwise); None at its rate."""
         achieved = self.camera_rate_achieved_hz
-        if not achieved < CAMERA_SHARE_EXPECTED * self.camera_rate_hz:
-            return None
-        return f"camera frames arrived at {achieved:.1f} Hz of {self.camera_rate_hz:g}"
+        if (
+            self.wall_time_s >= CAMERA_MIN_WALL_S
+            and achieved < CAMERA_SHARE_REQUIRED * self.camera_rate_hz
+        ):
+            found.append(f"camera frames arrived at {achieved:.1f} Hz of {self.camera_rate_hz:g}")
+        return found
 
     @property
     def degraded(self) -> bool:

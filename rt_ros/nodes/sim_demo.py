@@ -97,7 +97,6 @@ class DemoSummary:
     wall_time_s: float
     # What kept the nodes from their timing (empty: nothing): the machine, not the model.
     timing_problems: list[str]
-    camera_note: str | None  # set when the simulated camera ran below its rate
 
 
 class _Recorder(Node):
@@ -230,7 +229,6 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
         frames=episode.frames,
         wall_time_s=episode.wall_time_s,
         timing_problems=episode.timing.problems(),
-        camera_note=episode.timing.camera_note(),
     )
     (settings.out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
     return summary
