@@ -58,7 +58,8 @@ def test_a_camera_below_its_rate_degrades_the_episode_unless_too_short_to_tell()
 def test_the_crawl_seen_with_two_episodes_on_two_cores_is_called_degraded():
     # Counters of the kind an overloaded worker showed: frames stale on arrival, commands tens
     # of seconds old, the camera at a fraction of its rate.
-    crawl = EpisodeTiming(
+    crawl = replace(
+        HEALTHY,
         steps=21,
         stale_ticks=30,
         held_ticks=12,
@@ -66,7 +67,6 @@ def test_the_crawl_seen_with_two_episodes_on_two_cores_is_called_degraded():
         frames_rejected_stale=33,
         commands_rejected_stale=30,
         camera_frames=45,
-        camera_rate_hz=10.0,
         wall_time_s=480.0,
     )
     assert len(crawl.problems()) == 3

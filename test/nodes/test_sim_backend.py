@@ -15,6 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
+from test_driver_node import diagnostic_values
 
 from rt_ros.nodes.backends.sim_backend import MAX_CAMERA_SHARE
 from rt_ros.nodes.image_conversion import image_msg_to_rgb
@@ -75,13 +76,6 @@ def test_sim_backend_publishes_camera_and_joints_and_moves_the_arm(start_node, r
     assert driver.returncode is None
 
 
-def _driver_values(msg: DiagnosticArray) -> dict[str, str] | None:
-    for status in msg.status:
-        if status.name.startswith("driver_node"):
-            return {kv.key: kv.value for kv in status.values}
-    return None
-
-
 def _rate_hz(stamps_s: list[float]) -> float:
     return (len(stamps_s) - 1) / (stamps_s[-1] - stamps_s[0])
 
@@ -117,8 +111,8 @@ def test_a_camera_the_machine_cannot_keep_up_with_slows_down_instead_of_stalling
     image_rate_hz = _rate_hz(stamps(images, image_mark))
     joint_rate_hz = _rate_hz(stamps(joints, joint_mark))
     mark = len(diagnostics)
-    values = _driver_values(
-        diagnostics.wait_for(lambda m: _driver_values(m) is not None, 5.0, start=mark).msg
+    values = diagnostic_values(
+        diagnostics.wait_for(lambda m: diagnostic_values(m) is not None, 5.0, start=mark).msg
     )
     render_s = float(values["sim_render_ms"]) / 1e3
     assert render_s > 0
