@@ -469,6 +469,26 @@ def _default_bundle() -> Path:
     return ensure_default_bundle(progress=lambda message: console.log(f"rt1-tiny: {message}"))
 
 
+def _add_camera_rig_argument(parser: argparse.ArgumentParser, default_help: str) -> None:
+    from rt_ros.sim.camera_rig import CAMERA_RIGS
+
+    parser.add_argument(
+        "--camera-rig",
+        choices=tuple(CAMERA_RIGS),
+        help="the simulated robot's head camera (rt_ros/sim/camera_rig.py; a model sees only the "
+        f"rig it learnt from): {', '.join(f'{r.name}: {r.summary}' for r in CAMERA_RIGS.values())}"
+        f" (default: {default_help})",
+    )
+
+
+def _model_world(args: argparse.Namespace, model: Path):
+    """A SimWorld on the camera rig asked for, else the one `model` was trained on."""
+    from rt_ros.sim.camera_rig import rig_for_model, world_config
+    from rt_ros.sim.world import SimWorld
+
+    return SimWorld(world_config(rig_for_model(args.camera_rig, model)))
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rt_ros.nodes.sim_demo import DemoSettings, run_demo
 
@@ -485,6 +505,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out_dir=args.out,
         viewer=args.viewer,
         remote_url=args.remote,
+        camera_rig=args.camera_rig,
     )
     with Progress(
         TextColumn("episode"), BarColumn(), MofNCompleteColumn(), TextColumn("policy steps"),
@@ -527,9 +548,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
+    from rt_ros.sim.camera_rig import rig_for_model
     from rt_ros.train.collect import collect_demonstrations, missing_seeds
 
     kind = "counterfactual" if args.counterfactual else "DAgger" if args.policy else "expert"
+    # DAgger: the driving model sees the rig it learnt from unless told otherwise.
+    rig = rig_for_model(args.camera_rig, args.policy)
+    console.print(f"camera rig {rig}")
     total = args.episodes
     if args.skip_existing:
         total = len(missing_seeds(args.out, args.task, args.seed_start, args.episodes))
@@ -564,6 +589,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                 counterfactual_ticks=args.counterfactual_ticks,
                 counterfactual_role=args.counterfactual_role,
                 expert_approach_gain=args.expert_approach_gain,
+                camera_rig=rig,
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -587,7 +613,6 @@ def _cmd_grounding(args: argparse.Namespace) -> int:
     from rt_ros.eval.grounding import measure_grounding
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
-    from rt_ros.sim.world import SimWorld
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds ({args.seeds}) must be >= 1")
@@ -596,8 +621,9 @@ def _cmd_grounding(args: argparse.Namespace) -> int:
     )
     if args.role == "anchor" and families != ["move_near"]:
         raise ConfigError(f"--role anchor measures move_near only, not {', '.join(families)}")
-    policy = Policy.from_bundle(args.model or _default_bundle(), SessionConfig(providers=("cpu",)))
-    world = SimWorld()
+    model = args.model or _default_bundle()
+    policy = Policy.from_bundle(model, SessionConfig(providers=("cpu",)))
+    world = _model_world(args, model)
     seeds = range(args.seed_start, args.seed_start + args.seeds)
     with Progress(
         TextColumn("grounding"), BarColumn(), MofNCompleteColumn(),
@@ -647,7 +673,6 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
     from rt_ros.runtime.onnx_session import SessionConfig
     from rt_ros.runtime.policy import Policy
     from rt_ros.sim.expert import ExpertConfig, ScriptedExpert
-    from rt_ros.sim.world import SimWorld
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes ({args.episodes}) must be >= 1")
@@ -658,7 +683,7 @@ def _cmd_grasp_precision(args: argparse.Namespace) -> int:
     model = args.model or _default_bundle()
     runtime = Policy.from_bundle(model, SessionConfig(providers=("cpu",)))
     policy = BundlePolicy(runtime)
-    world = SimWorld()
+    world = _model_world(args, model)
     seeds = range(args.seed_start, args.seed_start + args.episodes)
     runs = [("policy", policy)] + ([] if args.no_expert else [("expert", expert)])
     measured = {}
@@ -883,9 +908,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             driver_limits=args.driver_limits,
             with_expert=not args.no_expert,
             failure_videos=args.failure_videos,
+            camera_rig=args.camera_rig,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    from rt_ros.sim.camera_rig import rig_for_model
+
+    console.print(f"camera rig {rig_for_model(settings.camera_rig, settings.model_path)}")
     total = sum(settings.episodes_for(split) for split in settings.splits) * len(settings.families)
     tally: dict[str, list[int]] = {}
     with Progress(
@@ -1097,6 +1126,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the policy node asks this policy server (rt-ros serve) instead of running the model",
     )
+    _add_camera_rig_argument(demo, "the model's, from its manifest")
     demo.set_defaults(func=_cmd_demo)
 
     collect = commands.add_parser(
@@ -1174,6 +1204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the scripted expert translates G of the distance left each tick, up to its step "
         "limit (1: deadbeat, the last step is what is left; 0.5: geometric, halving it)",
     )
+    _add_camera_rig_argument(collect, "with --policy, that model's; else head_v1")
     collect.set_defaults(func=_cmd_collect)
 
     train_cmd = commands.add_parser(
@@ -1291,6 +1322,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--no-expert", action="store_true", help="skip the scripted expert")
     eval_cmd.add_argument("--failure-videos", type=int, default=5, help="kept per row")
     eval_cmd.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder")
+    _add_camera_rig_argument(eval_cmd, "the model's, from its manifest")
     eval_cmd.set_defaults(func=_cmd_eval)
 
     grounding = commands.add_parser(
@@ -1321,6 +1353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", default="seen", choices=("seen", "unseen_paraphrase", "unseen_combination")
     )
     grounding.add_argument("--json", type=Path, help="also write the figures here")
+    _add_camera_rig_argument(grounding, "the model's, from its manifest")
     grounding.set_defaults(func=_cmd_grounding)
 
     grasp = commands.add_parser(
@@ -1350,6 +1383,7 @@ def build_parser() -> argparse.ArgumentParser:
     grasp.add_argument(
         "--out", type=Path, default=Path("runs/grasp_precision"), help="output folder"
     )
+    _add_camera_rig_argument(grasp, "the model's, from its manifest")
     grasp.set_defaults(func=_cmd_grasp_precision)
 
     # Simulator tools (their modules import only argparse and rich until they run).

@@ -22,7 +22,9 @@
 # 0 skips step 5], JOBS [2], EVAL_EPISODES [10], EVAL_UNSEEN_EPISODES [6], THREADS [0],
 # EXPERT_APPROACH_GAIN [1: the deadbeat expert; 0.5 approaches geometrically, see README],
 # EVAL_FAMILIES [all five], EVAL_JOBS [1: one episode through the nodes keeps 1.4 cores busy
-# here; with 2 the sim camera gives way to a median 3.5 Hz and the model loses successes].
+# here; with 2 the sim camera gives way to a median 3.5 Hz and the model loses successes],
+# CAMERA_RIG [head_v1: the shipped model's camera; head_v2 frames the counter at 1.5x the pixels
+# per cm, see rt_ros/sim/camera_rig.py; every step records and evaluates through it].
 # The issue's full evaluation: EVAL_EPISODES=100 (1,500 episodes, about 4 hours through the nodes here).
 # To ship the result: cp the final model.pt it prints to models/rt1-tiny.pt; rt-ros export --shipped
 # Run on a GPU machine, `rt-ros train` uses CUDA by itself; under torchrun it runs DDP.
@@ -53,6 +55,7 @@ EVAL_EPISODES=${EVAL_EPISODES:-10}
 EVAL_UNSEEN_EPISODES=${EVAL_UNSEEN_EPISODES:-6}
 THREADS=${THREADS:-0}
 EXPERT_APPROACH_GAIN=${EXPERT_APPROACH_GAIN:-1}
+CAMERA_RIG=${CAMERA_RIG:-head_v1}
 FAMILIES=(pick move_near knock_over place_upright drawer)
 read -r -a EVAL_FAMILIES <<<"${EVAL_FAMILIES:-${FAMILIES[*]}}"
 GROUNDED_FAMILIES=(pick knock_over move_near)  # those naming one object among several
@@ -81,7 +84,7 @@ collect() {  # collect "FAMILY..." OUT SEED_START EPISODES [--policy BUNDLE --ex
     if [ "$have" -lt "$count" ]; then
       "$rt" collect --task "$family" --episodes "$count" --seed-start "$seed" --split seen \
         --jobs "$JOBS" --out "$out/$family" --skip-existing \
-        --expert-approach-gain "$EXPERT_APPROACH_GAIN" "$@"
+        --expert-approach-gain "$EXPERT_APPROACH_GAIN" --camera-rig "$CAMERA_RIG" "$@"
     fi
   done
 }
@@ -144,5 +147,6 @@ if [ "$POLISH_STEPS" -gt 0 ]; then
 fi
 timed eval "$rt" eval --model "$final/bundle" --families "${EVAL_FAMILIES[@]}" \
   --episodes "$EVAL_EPISODES" \
-  --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$EVAL_JOBS" --out "$RUN/eval"
+  --unseen-episodes "$EVAL_UNSEEN_EPISODES" --jobs "$EVAL_JOBS" --camera-rig "$CAMERA_RIG" \
+  --out "$RUN/eval"
 echo "final model: $final/model.pt, bundle: $final/bundle, evaluation: $RUN/eval/summary.md"

@@ -51,6 +51,8 @@ class EvalSettings:
     # ROS domain of worker i: domain_base + i (each job its own DDS domain, away from the
     # default 0 that robots use, and from the test suite's: nodes 1-60, launch files 71-101).
     domain_base: int = 61
+    # The head camera rig (rt_ros.sim.camera_rig); None: the one the model was trained on.
+    camera_rig: str | None = None
 
     def __post_init__(self) -> None:
         for family in self.families:
@@ -124,11 +126,21 @@ def _init_worker(domains, through: str) -> None:
     _WORKER["through"] = through
 
 
-def _world():
+def _rig(settings: EvalSettings) -> str:
+    """The camera rig of this evaluation (read from the model's manifest once per worker)."""
+    if "camera_rig" not in _WORKER:
+        from rt_ros.sim.camera_rig import rig_for_model
+
+        _WORKER["camera_rig"] = rig_for_model(settings.camera_rig, settings.model_path)
+    return _WORKER["camera_rig"]
+
+
+def _world(settings: EvalSettings):
     if "world" not in _WORKER:
+        from rt_ros.sim.camera_rig import world_config
         from rt_ros.sim.world import SimWorld
 
-        _WORKER["world"] = SimWorld()
+        _WORKER["world"] = SimWorld(world_config(_rig(settings)))
     return _WORKER["world"]
 
 
@@ -157,6 +169,7 @@ def _run_nodes(settings: EvalSettings, job: _Job) -> EpisodeResult:
             control_rate_hz=settings.control_rate_hz,
             # Jobs side by side share the cores: one inference thread each.
             policy_threads=0 if settings.jobs == 1 else 1,
+            camera_rig=_rig(settings),
         ),
         video,
     )
@@ -197,7 +210,7 @@ def _run_direct(settings: EvalSettings, job: _Job) -> EpisodeResult:
     frames = []
     started = time.monotonic()
     result = run_episode(
-        _world(),
+        _world(settings),
         job.family,
         job.seed,
         _WORKER["policy"],
@@ -234,7 +247,12 @@ def run_job(settings: EvalSettings, job: _Job) -> EpisodeResult:
 
     limits = _driver_limits(settings)
     expert = run_episode(
-        _world(), job.family, job.seed, ScriptedExpert(), split=job.split, driver_limits=limits
+        _world(settings),
+        job.family,
+        job.seed,
+        ScriptedExpert(),
+        split=job.split,
+        driver_limits=limits,
     )
     return replace(result, expert_success=expert.success, expert_steps=expert.steps)
 

@@ -31,6 +31,7 @@ from rt_ros.nodes.image_conversion import image_msg_to_rgb
 from rt_ros.nodes.policy_node import PolicyNode, make_executor
 from rt_ros.nodes.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 from rt_ros.paths import config_dir
+from rt_ros.sim.camera_rig import rig_for_model
 
 VIDEO_WIDTH_PX = 640
 # Wall-clock allowance per policy step before the demo gives up on a stalled pipeline.
@@ -57,6 +58,9 @@ class DemoSettings:
     # What spins the three nodes (the policy node's `executor` values). Through the nodes on 30
     # seen seeds, run side by side: events 8/30 successes, multi_threaded 6/30.
     executor: str = "events"
+    # The sim driver's head camera rig (rt_ros.sim.camera_rig); None: the one the model learnt
+    # from (its manifest says; a served model's stays on the server: the default rig).
+    camera_rig: str | None = None
 
 
 STORYBOARD_PANELS = 4  # frames of the episode in storyboard.png
@@ -239,6 +243,7 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
     annotated head camera goes to `video_path`. rclpy is initialised and shut down here."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     config = config_dir()
+    rig = rig_for_model(settings.camera_rig, None if settings.remote_url else settings.model_path)
     rclpy.init()
     try:
         driver = DriverNode(
@@ -249,6 +254,7 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
                 "-p", f"sim.task:={settings.task}",
                 "-p", f"sim.seed:={settings.seed}",
                 "-p", f"sim.split:={settings.split}",
+                "-p", f"sim.camera_rig:={rig}",
             ]
         )  # fmt: skip
         if not driver.configure_and_activate():

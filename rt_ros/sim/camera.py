@@ -20,12 +20,15 @@ from rt_ros.sim.scene import HEAD_CAMERA
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """Image size of the head camera (pixels) and whether it renders shadows (OSMesa draws
-    frames about twice as fast without them)."""
+    """Image size of the head camera (pixels), whether it renders shadows (OSMesa draws frames
+    about twice as fast without them) and whether it multisamples (anti-aliased edges; without,
+    a 320x256 frame took 35 ms here instead of 59 ms, and its pixels differ by 0.65 grey levels
+    on average once resized to 128 px)."""
 
     width_px: int = 320
     height_px: int = 256
     shadows: bool = True
+    multisample: bool = True
 
     def __post_init__(self) -> None:
         for name in ("width_px", "height_px"):
@@ -72,6 +75,9 @@ class HeadCamera:
     def render(self, data: mujoco.MjData) -> np.ndarray:
         """The current view, [height, width, 3] uint8 RGB."""
         if self._renderer is None:
+            if not self.config.multisample:
+                # Read when the renderer makes its offscreen buffer.
+                self.model.vis.quality.offsamples = 0
             self._renderer = mujoco.Renderer(
                 self.model, height=self.config.height_px, width=self.config.width_px
             )

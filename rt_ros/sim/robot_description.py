@@ -45,20 +45,48 @@ def xacro_path() -> Path:
     return urdf_dir() / XACRO_FILE
 
 
-@functools.lru_cache(maxsize=4)
-def robot_urdf(fixed_to_world: bool = False) -> str:
+@dataclass(frozen=True)
+class HeadMount:
+    """Where the head camera sits: the mast's height above the torso top (m) and the camera's
+    pitch down from horizontal (rad); the xacro's arguments of the same names. None keeps the
+    xacro's default."""
+
+    mast_height_m: float | None = None
+    camera_pitch_rad: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mast_height_m is not None and not 0.1 <= self.mast_height_m <= 1.5:
+            raise ValueError(
+                f"HeadMount.mast_height_m ({self.mast_height_m!r}) must be in [0.1, 1.5]"
+            )
+        if self.camera_pitch_rad is not None and not 0.0 <= self.camera_pitch_rad <= 1.5:
+            raise ValueError(
+                f"HeadMount.camera_pitch_rad ({self.camera_pitch_rad!r}) must be in [0, 1.5]"
+            )
+
+    def xacro_mappings(self) -> dict[str, str]:
+        mappings = {}
+        if self.mast_height_m is not None:
+            mappings["head_mast_height"] = repr(float(self.mast_height_m))
+        if self.camera_pitch_rad is not None:
+            mappings["head_camera_pitch"] = repr(float(self.camera_pitch_rad))
+        return mappings
+
+
+@functools.lru_cache(maxsize=8)
+def robot_urdf(fixed_to_world: bool = False, head: HeadMount = HeadMount()) -> str:
     """The robot's URDF, expanded from the xacro with the `xacro` package (cached per argument).
 
-    `fixed_to_world` adds a `world` link fixed to `odom`, as Gazebo wants it.
+    `fixed_to_world` adds a `world` link fixed to `odom`, as Gazebo wants it; `head` places the
+    head camera (the xacro's defaults unless set).
     """
     import xacro
 
     path = xacro_path()
     if not path.is_file():
         raise FileNotFoundError(f"robot description {path} does not exist")
-    document = xacro.process_file(
-        str(path), mappings={"fixed_to_world": "true" if fixed_to_world else "false"}
-    )
+    mappings = {"fixed_to_world": "true" if fixed_to_world else "false", **head.xacro_mappings()}
+    document = xacro.process_file(str(path), mappings=mappings)
     return document.toprettyxml(indent="  ")
 
 

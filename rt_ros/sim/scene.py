@@ -11,11 +11,12 @@ import copy
 import functools
 import importlib.resources
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mujoco
 
 from rt_ros.sim import robot_description as rd
+from rt_ros.sim.robot_description import HeadMount
 
 KITCHEN_MJCF = "kitchen.xml"
 HEAD_CAMERA = "head_camera"
@@ -61,6 +62,8 @@ class SceneConfig:
     timestep_s: float = 0.002
     camera_fovy_deg: float = 53.0
     servos: ServoConfig = ServoConfig()
+    # Where the head camera sits on the robot (the URDF's defaults unless set).
+    head: HeadMount = field(default_factory=HeadMount)
 
     def __post_init__(self) -> None:
         if not (0.0 < self.timestep_s <= 0.01):
@@ -76,9 +79,9 @@ def _kitchen_spec() -> mujoco.MjSpec:
     return mujoco.MjSpec.from_string(text)
 
 
-def _robot_spec(servos: ServoConfig) -> mujoco.MjSpec:
+def _robot_spec(servos: ServoConfig, head: HeadMount) -> mujoco.MjSpec:
     """The URDF as compiled by MuJoCo, with collision bits, friction and gravity compensation."""
-    robot = mujoco.MjSpec.from_string(rd.robot_urdf())
+    robot = mujoco.MjSpec.from_string(rd.robot_urdf(head=head))
     finger_bodies = set(rd.FINGER_LINKS)
     for geom in robot.geoms:
         if geom.contype == 0 and geom.conaffinity == 0:
@@ -126,7 +129,7 @@ def build_spec(config: SceneConfig | None = None) -> mujoco.MjSpec:
     mount = scene.worldbody.add_frame(name="robot_mount")
     # Attach under a prefix (MuJoCo warns about an empty one), then give the robot's elements
     # back their URDF names, which are what ROS, pinocchio and the rest of rt_ros use.
-    scene.attach(_robot_spec(servos), frame=mount, prefix=_ATTACH_PREFIX)
+    scene.attach(_robot_spec(servos, config.head), frame=mount, prefix=_ATTACH_PREFIX)
     for elements in (scene.bodies, scene.joints, scene.geoms, scene.sites, scene.cameras):
         for element in elements:
             if element.name.startswith(_ATTACH_PREFIX):

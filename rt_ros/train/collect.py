@@ -40,6 +40,8 @@ import numpy as np
 from rt_ros.runtime.action import Action
 from rt_ros.runtime.action_motion import action_to_motion
 from rt_ros.runtime.action_space import ActionSpace
+from rt_ros.sim.camera_rig import DEFAULT_CAMERA_RIG, camera_rig
+from rt_ros.sim.camera_rig import world_config as camera_rig_world_config
 from rt_ros.sim.expert import (
     RT1_CONTROL_PERIOD_S,
     EpisodeResult,
@@ -247,9 +249,12 @@ class CollectSettings:
     counterfactual_role: str = TARGET_ROLE
     # The scripted expert's fraction of the distance left per tick (ExpertConfig.approach_gain).
     expert_approach_gain: float = 1.0
+    # The head camera the episodes are seen through (rt_ros.sim.camera_rig), in every bag's info.
+    camera_rig: str = DEFAULT_CAMERA_RIG
 
     def __post_init__(self) -> None:
         get_task(self.family)
+        camera_rig(self.camera_rig)  # ValueError naming the rigs
         self.expert_config()  # a bad gain is refused before any worker starts
         check_split(self.split)
         if self.counterfactual:
@@ -285,8 +290,9 @@ _WORKER: dict = {}
 
 
 def _worker_state(settings: CollectSettings) -> tuple[SimWorld, object | None]:
-    if "world" not in _WORKER:
-        _WORKER["world"] = SimWorld()
+    if _WORKER.get("camera_rig") != settings.camera_rig:
+        _WORKER["world"] = SimWorld(camera_rig_world_config(settings.camera_rig))
+        _WORKER["camera_rig"] = settings.camera_rig
     if settings.policy_path is not None and _WORKER.get("policy_path") != settings.policy_path:
         from rt_ros.runtime.onnx_session import SessionConfig
         from rt_ros.runtime.policy import Policy
@@ -368,6 +374,7 @@ def collect_episode(settings: CollectSettings, seed: int) -> CollectedEpisode:
             "source": source,
             "labels": EXPERT_SOURCE,
             "expert_approach_gain": settings.expert_approach_gain,
+            "camera_rig": settings.camera_rig,
             "driver": (
                 f"policy {Path(settings.policy_path).resolve()} (expert_mix "
                 f"{settings.expert_mix:g})"
@@ -430,6 +437,7 @@ def _collect_counterfactual(settings: CollectSettings, seed: int) -> CollectedEp
             "action_delay_s": list(settings.action_delay_s),
             "source": "counterfactual",
             "labels": f"{EXPERT_SOURCE}, for each {role}",
+            "camera_rig": settings.camera_rig,
             "driver": f"{EXPERT_SOURCE}, for {result.instruction!r}",
         }
         bag.write("/episode/info", "std_msgs/msg/String", {"data": json.dumps(info)}, end_ns)
@@ -455,6 +463,7 @@ def collect_demonstrations(
     counterfactual_ticks: int | None = None,
     counterfactual_role: str = TARGET_ROLE,
     expert_approach_gain: float = 1.0,
+    camera_rig: str = DEFAULT_CAMERA_RIG,
 ) -> list[CollectedEpisode]:
     """Record `episodes` seeds of `family` from `seed_start`, one MCAP file each, in `jobs`
     processes; with `policy_path`, DAgger episodes (see the module docstring); with
@@ -475,6 +484,7 @@ def collect_demonstrations(
         counterfactual_ticks,
         counterfactual_role,
         expert_approach_gain,
+        camera_rig,
     )
     seeds = (
         missing_seeds(out_dir, family, seed_start, episodes)

@@ -475,6 +475,7 @@ def _provenance(config: TrainConfig, store: TrainingStore) -> dict:
             "store_fingerprint": store.meta["fingerprint"],
             "episodes": store.summary(),
             "instructions": len(store.instructions),
+            "camera_rig": store.camera_rig,
         },
     }
 

@@ -29,6 +29,7 @@ from rt_ros.runtime.action_space import ActionSpace
 from rt_ros.runtime.errors import RtRosError
 from rt_ros.runtime.frame_preprocess import resize_frame
 from rt_ros.runtime.instruction_encoder import InstructionEncoder
+from rt_ros.sim.camera_rig import UNNAMED_SIM_RIG
 from rt_ros.train.bag_reader import BagReader, Episode, find_recordings
 
 FORMAT_VERSION = 1
@@ -56,6 +57,8 @@ class EpisodeRecord:
     origin: str  # expert | dagger | recording
     family: str | None = None
     seed: int | None = None
+    # The simulator's head camera rig (rt_ros.sim.camera_rig); None for a real robot's bag.
+    camera_rig: str | None = None
 
 
 def recording_of(source: str) -> Path:
@@ -115,6 +118,11 @@ class TrainingStore:
     def recording_folders(self) -> list[str]:
         """The folders of the recordings the store was built from, as recorded at build time."""
         return sorted({str(recording_of(episode.source).parent) for episode in self.episodes})
+
+    @property
+    def camera_rig(self) -> str | None:
+        """The simulator camera rig its episodes were seen through (one per store), or None."""
+        return next((e.camera_rig for e in self.episodes if e.camera_rig is not None), None)
 
     def summary(self) -> dict[str, Any]:
         """Episode and frame counts per split and origin."""
@@ -219,7 +227,9 @@ def build_store(
                     frames_file.write(resize_frame(frame, height, width).tobytes())
                 tokens.append(episode.tokens.astype(np.int16))
                 row = instructions.setdefault(episode.instruction.strip(), len(instructions))
-                episodes.append(asdict(_record(episode, count, row, val_fraction)))
+                record = _record(episode, count, row, val_fraction)
+                _check_one_rig(record, episodes)
+                episodes.append(asdict(record))
                 count += len(episode)
                 read += 1
             if on_recording is not None:
@@ -243,6 +253,22 @@ def build_store(
     return TrainingStore(out_dir)
 
 
+def _check_one_rig(record: EpisodeRecord, earlier: list[dict[str, Any]]) -> None:
+    """Refuse simulated episodes seen through two camera rigs: a model learns one view."""
+    if record.camera_rig is None:
+        return
+    for other in earlier:
+        rig = other.get("camera_rig")
+        if rig is not None and rig != record.camera_rig:
+            raise StoreError(
+                f"{record.source} was recorded with camera rig {record.camera_rig!r} but "
+                f"{other['source']} with {rig!r}: a model learns one camera's view; train on "
+                "the recordings of one rig"
+            )
+        if rig is not None:
+            return  # the rest were checked against this one already
+
+
 def _record(episode: Episode, start: int, instruction: int, val_fraction: float) -> EpisodeRecord:
     info = episode.info
     return EpisodeRecord(
@@ -255,4 +281,5 @@ def _record(episode: Episode, start: int, instruction: int, val_fraction: float)
         origin=info.get("source", "recording"),
         family=info.get("family"),
         seed=info.get("seed"),
+        camera_rig=info.get("camera_rig") or (UNNAMED_SIM_RIG if "family" in info else None),
     )

@@ -49,3 +49,28 @@ def test_demo_runs_an_episode_and_writes_video_and_summary(start_process, tiny_b
     assert (out / "last_frame.png").stat().st_size > 0
     storyboard = imageio.imread(str(out / "storyboard.png"))
     assert storyboard.shape == (2 * 256, 2 * 320, 3)  # four half-size frames, two columns
+
+
+def test_demo_puts_the_sim_driver_on_the_camera_rig_asked_for(
+    start_process, tiny_bundle, tmp_path
+):
+    """--camera-rig reaches the driver's sim backend: its frames have the rig's size."""
+    out = tmp_path / "demo"
+    demo = start_process(
+        [
+            console_script("rt-ros"),
+            "demo",
+            "--model", str(tiny_bundle),
+            "--task", "drawer",
+            "--seed", "3",
+            "--max-steps", "3",
+            "--control-rate-hz", "5.0",
+            "--camera-rig", "head_v2",
+            "--out", str(out),
+        ],
+        name="rt-ros demo head_v2",
+    )  # fmt: skip
+    assert demo.wait(180.0) == 0, demo.output
+    frames = [frame for frame in imageio.get_reader(str(out / "demo.mp4"))]
+    assert frames[0].shape == (2 * 190, 2 * 340, 3)
+    assert "camera head_v2 340x190" in demo.output

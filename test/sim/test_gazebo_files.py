@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from rt_ros.sim import robot_description as rd
+from rt_ros.sim.camera_rig import camera_rig
 
 xacro = pytest.importorskip("xacro", reason="the robot description needs xacro")
 
@@ -194,8 +195,11 @@ def test_bridge_topics_meet_the_nodes_and_the_camera_sensor(gazebo_urdf: ET.Elem
     assert sensor.findtext("topic") == image["gz_topic_name"]
     assert sensor.findtext("camera/camera_info_topic") == info["gz_topic_name"]
     assert sensor.findtext("camera/optical_frame_id") == rd.HEAD_CAMERA_OPTICAL_FRAME
-    assert int(sensor.findtext("camera/image/width")) == sim["camera_width_px"]
-    assert int(sensor.findtext("camera/image/height")) == sim["camera_height_px"]
+    # Gazebo renders the sim's default rig (the shipped model's camera).
+    rig = camera_rig(sim["camera_rig"])
+    assert (sim["camera_width_px"], sim["camera_height_px"]) == (0, 0)
+    assert int(sensor.findtext("camera/image/width")) == rig.width_px
+    assert int(sensor.findtext("camera/image/height")) == rig.height_px
 
 
 def test_driver_publishes_to_the_controllers(gazebo_driver: dict, controllers: dict):

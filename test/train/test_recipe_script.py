@@ -47,6 +47,9 @@ def test_the_recipe_runs_every_step_and_leaves_the_final_bundle(tmp_path: Path):
         EVAL_FAMILIES="pick",
         JOBS="2",
         THREADS="2",
+        # Every step on the other rig: collection records it, training carries it into the
+        # manifest, DAgger and the evaluation run on it.
+        CAMERA_RIG="head_v2",
     )
     finished = subprocess.run(
         ["bash", str(REPO / "scripts/train_sim_model.sh")],
@@ -98,6 +101,7 @@ def test_the_recipe_runs_every_step_and_leaves_the_final_bundle(tmp_path: Path):
     everything = (data / "expert", data / "dagger1", grounding)
     everything += (data / "expert_more", data / "dagger_final")
     assert provenance["data"]["recordings"] == [str(folder.resolve()) for folder in everything]
+    assert provenance["data"]["camera_rig"] == "head_v2"
     init = provenance["training"]["config"]["init_checkpoint"]
     assert Path(init).resolve() == (run / "grounded/model.pt").resolve()
     summary = (run / "eval/summary.md").read_text()

@@ -97,3 +97,28 @@ def test_a_missing_damaged_or_foreign_store_is_refused(training_store, tmp_path)
         open_built_store(damaged, space)
     with pytest.raises(StoreError, match="action space 'rt1_everyday_robots', not 'rt1x_google"):
         open_built_store(training_store.folder, load_action_space("rt1x_google_robot"))
+
+
+def test_recordings_of_two_camera_rigs_are_refused_and_one_rig_is_recorded(
+    training_store, recorded_episodes, tmp_path
+):
+    """Collect writes its rig into each episode; a store holds one rig's episodes and says
+    which (the trainer puts it in the model's provenance); two rigs are refused by name."""
+    from rt_ros.train.collect import collect_demonstrations
+    from rt_ros.train.training_store import StoreError
+
+    # The session's recordings were made on the default rig.
+    assert training_store.camera_rig == "head_v1"
+    assert {episode.camera_rig for episode in training_store.episodes} == {"head_v1"}
+    other = tmp_path / "head_v2"
+    collect_demonstrations("pick", 1, other, seed_start=5, camera_rig="head_v2")
+    reader = BagReader(load_topic_map(), load_action_space())
+    encoder = instruction_encoder_for_training()
+    alone = build_store([other], tmp_path / "store_v2", reader, encoder, (128, 128))
+    assert alone.camera_rig == "head_v2"
+    with pytest.raises(
+        StoreError, match=r"pick_seed5.mcap was recorded with camera rig 'head_v2'"
+    ):
+        build_store([recorded_episodes, other], tmp_path / "mixed", reader, encoder, (128, 128))
+    with pytest.raises(ValueError, match="unknown camera rig"):
+        collect_demonstrations("pick", 1, tmp_path / "bad", camera_rig="head_v9")

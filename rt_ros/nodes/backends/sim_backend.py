@@ -55,8 +55,9 @@ class SimBackendConfig:
     real_time: bool = True
     step_rate_hz: float = 100.0
     camera_rate_hz: float = 10.0
-    camera_width_px: int = 320
-    camera_height_px: int = 256
+    camera_rig: str = "head_v1"
+    camera_width_px: int = 0
+    camera_height_px: int = 0
     image_topic: str = "camera/image_raw"
     camera_info_topic: str = "camera/camera_info"
     joint_states_topic: str = "joint_states"
@@ -91,8 +92,10 @@ DESCRIPTIONS = {
     "(reproducible physics for a given command sequence)",
     "step_rate_hz": "physics updates per second (each advances 1/step_rate_hz in fixed mode)",
     "camera_rate_hz": "head camera frames per second (rendered offscreen)",
-    "camera_width_px": "head camera image width",
-    "camera_height_px": "head camera image height",
+    "camera_rig": "where the head camera sits and what it sees (rt_ros/sim/camera_rig.py): "
+    "head_v1 (the shipped model's), head_v2; a model sees only the rig it was trained on",
+    "camera_width_px": "head camera image width (0: the rig's)",
+    "camera_height_px": "head camera image height (0: the rig's)",
     "image_topic": "sensor_msgs/Image rgb8 output of the head camera",
     "camera_info_topic": "sensor_msgs/CameraInfo of the head camera",
     "joint_states_topic": "sensor_msgs/JointState output",
@@ -135,20 +138,20 @@ class SimBackend(RobotBackend):
                 )
 
     def connect(self, node: Node) -> None:
-        from rt_ros.sim.camera import CameraConfig
-        from rt_ros.sim.world import SimWorld, WorldConfig
+        from rt_ros.sim.camera_rig import world_config as camera_rig_world_config
+        from rt_ros.sim.world import SimWorld
 
         values = {
             f.name: node.get_parameter(PREFIX + f.name).value for f in fields(SimBackendConfig)
         }
         self.config = config = SimBackendConfig(**values)
         try:
-            camera = CameraConfig(
-                width_px=config.camera_width_px, height_px=config.camera_height_px
+            world_config = camera_rig_world_config(
+                config.camera_rig, config.camera_width_px, config.camera_height_px
             )
         except ValueError as error:
             raise ConfigError(f"{PREFIX}camera_*: {error}") from error
-        self.world = SimWorld(WorldConfig(camera=camera))
+        self.world = SimWorld(world_config)
         self.task = self.world.reset(config.seed, config.task, config.split)
         self.arm_frame_id, self.base_frame_id = config.arm_frame_id, config.base_frame_id
         self._node = node
@@ -162,8 +165,9 @@ class SimBackend(RobotBackend):
         ]
         node.get_logger().info(
             f"sim: task {config.task} (seed {config.seed}, {config.split}): "
-            f"{self.task.instruction!r}; camera "
-            f"{config.camera_width_px}x{config.camera_height_px} at {config.camera_rate_hz:g} Hz"
+            f"{self.task.instruction!r}; camera {config.camera_rig} "
+            f"{world_config.camera.width_px}x{world_config.camera.height_px} at "
+            f"{config.camera_rate_hz:g} Hz"
             f" on {config.image_topic}; physics "
             f"{'in real time' if config.real_time else 'in fixed steps'}"
         )
