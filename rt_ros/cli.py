@@ -531,6 +531,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     table = Table(title=f"rt-ros demo: {summary.instruction!r}", show_header=False)
     for key, value in (
         ("task / seed", f"{summary.task} / {summary.seed}"),
+        ("camera rig", summary.camera_rig),
         ("success", "yes" if summary.success else "no"),
         ("policy steps", str(summary.steps)),
         ("ended by", "the policy (terminate)" if summary.terminated_by_policy else "step limit"),
@@ -914,7 +915,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(str(error)) from None
     from rt_ros.sim.camera_rig import rig_for_model
 
-    console.print(f"camera rig {rig_for_model(settings.camera_rig, settings.model_path)}")
+    rig = rig_for_model(settings.camera_rig, settings.model_path)
+    console.print(f"camera rig {rig}")
     total = sum(settings.episodes_for(split) for split in settings.splits) * len(settings.families)
     tally: dict[str, list[int]] = {}
     with Progress(
@@ -937,7 +939,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             )
 
         results = evaluate(settings, on_episode)
-    title = f"rt-ros eval: {Path(settings.model_path).name}, through {settings.through}"
+    title = (
+        f"rt-ros eval: {Path(settings.model_path).name}, through {settings.through}, "
+        f"camera rig {rig}"
+    )
     if settings.driver_limits:
         title += ", behind the driver's safety layer"
     rows = write_report(results, settings.out_dir, title)

@@ -80,6 +80,7 @@ class NodeEpisode:
     wall_time_s: float
     last_frame: np.ndarray | None
     timing: EpisodeTiming  # whether the machine kept the nodes' timing
+    camera_rig: str  # the sim head camera it was seen through
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class DemoSummary:
     wall_time_s: float
     # What kept the nodes from their timing (empty: nothing): the machine, not the model.
     timing_problems: list[str]
+    camera_rig: str
 
 
 class _Recorder(Node):
@@ -233,6 +235,7 @@ def run_demo(settings: DemoSettings, on_step=None) -> DemoSummary:
         frames=episode.frames,
         wall_time_s=episode.wall_time_s,
         timing_problems=episode.timing.problems(),
+        camera_rig=episode.camera_rig,
     )
     (settings.out_dir / "summary.json").write_text(json.dumps(asdict(summary), indent=2))
     return summary
@@ -338,6 +341,7 @@ def run_node_episode(settings: DemoSettings, video_path: Path, on_step=None) -> 
             wall_time_s=wall_time_s,
             last_frame=recorder.last_frame,
             timing=timing,
+            camera_rig=rig,
         )
         if viewer is not None:
             viewer.close()

@@ -85,7 +85,7 @@ CAMERA_RIGS: dict[str, CameraRig] = {
             height_px=190,
             fovy_deg=38.0,
             multisample=False,
-            summary="the same camera framed on the counter, 340x190 (1.4x the pixels per cm in depth)",
+            summary="the same camera framed on the counter, 340x190 (1.4x the pixels per cm deep)",
         ),
     )
 }

@@ -41,6 +41,7 @@ def test_demo_runs_an_episode_and_writes_video_and_summary(start_process, tiny_b
     assert summary["image_to_command_ms_p99"] >= summary["image_to_command_ms_p50"]
     assert isinstance(summary["success"], bool)
     assert isinstance(summary["timing_problems"], list)  # reported, not asserted empty
+    assert summary["camera_rig"] == "head_v1"  # the tiny bundle's data named no rig
     assert "UNTRAINED" in demo.output
     # A comprehension, not list(): the ffmpeg reader reports an infinite length.
     frames = [frame for frame in imageio.get_reader(str(out / "demo.mp4"))]
@@ -73,4 +74,5 @@ def test_demo_puts_the_sim_driver_on_the_camera_rig_asked_for(
     assert demo.wait(180.0) == 0, demo.output
     frames = [frame for frame in imageio.get_reader(str(out / "demo.mp4"))]
     assert frames[0].shape == (2 * 190, 2 * 340, 3)
+    assert json.loads((out / "summary.json").read_text())["camera_rig"] == "head_v2"
     assert "camera head_v2 340x190" in demo.output

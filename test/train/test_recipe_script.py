@@ -106,5 +106,6 @@ def test_the_recipe_runs_every_step_and_leaves_the_final_bundle(tmp_path: Path):
     assert Path(init).resolve() == (run / "grounded/model.pt").resolve()
     summary = (run / "eval/summary.md").read_text()
     assert "| pick |" in summary
+    assert "camera rig head_v2" in summary  # the model's own rig, from its manifest
     assert "drawer" not in summary
     assert "polished/bundle" in finished.stdout
