@@ -120,18 +120,17 @@ def recorded_rig(provenance: dict | None) -> str | None:
     return rig if isinstance(rig, str) and rig in CAMERA_RIGS else None
 
 
-def model_camera_rig(bundle_dir) -> str | None:
-    """The rig a model bundle's training data was recorded with, from its manifest, or None."""
+def rig_for_model(asked: str | None, bundle_dir) -> str:
+    """The rig to run a model on: `asked` where given (checked), else the rig its training data
+    was recorded with (its manifest's provenance), else the default rig (models from before rigs
+    were recorded learnt it)."""
+    if asked is not None:
+        return camera_rig(asked).name
+    if bundle_dir is None:
+        return DEFAULT_CAMERA_RIG
     from pathlib import Path
 
     from rt_ros.runtime.manifest import BundleManifest
 
-    return recorded_rig(BundleManifest.load(Path(bundle_dir)).provenance)
-
-
-def rig_for_model(asked: str | None, bundle_dir) -> str:
-    """The rig to run a model on: `asked` where given (checked), else the rig its training data
-    was recorded with, else the default rig (models from before rigs were recorded learnt it)."""
-    if asked is not None:
-        return camera_rig(asked).name
-    return (bundle_dir is not None and model_camera_rig(bundle_dir)) or DEFAULT_CAMERA_RIG
+    provenance = BundleManifest.load(Path(bundle_dir)).provenance
+    return recorded_rig(provenance) or DEFAULT_CAMERA_RIG

@@ -219,6 +219,7 @@ def build_store(
     episodes: list[dict[str, Any]] = []
     tokens: list[np.ndarray] = []
     count = 0
+    first_rig: EpisodeRecord | None = None  # the first episode that named a camera rig
     with open(staging / FRAMES_FILE, "wb") as frames_file:
         for recording in recordings:
             read = 0
@@ -228,7 +229,7 @@ def build_store(
                 tokens.append(episode.tokens.astype(np.int16))
                 row = instructions.setdefault(episode.instruction.strip(), len(instructions))
                 record = _record(episode, count, row, val_fraction)
-                _check_one_rig(record, episodes)
+                first_rig = _check_one_rig(record, first_rig)
                 episodes.append(asdict(record))
                 count += len(episode)
                 read += 1
@@ -253,20 +254,18 @@ def build_store(
     return TrainingStore(out_dir)
 
 
-def _check_one_rig(record: EpisodeRecord, earlier: list[dict[str, Any]]) -> None:
-    """Refuse simulated episodes seen through two camera rigs: a model learns one view."""
+def _check_one_rig(record: EpisodeRecord, first: EpisodeRecord | None) -> EpisodeRecord | None:
+    """Refuse simulated episodes seen through two camera rigs (a model learns one view); returns
+    the first episode that named a rig, to check the next ones against."""
     if record.camera_rig is None:
-        return
-    for other in earlier:
-        rig = other.get("camera_rig")
-        if rig is not None and rig != record.camera_rig:
-            raise StoreError(
-                f"{record.source} was recorded with camera rig {record.camera_rig!r} but "
-                f"{other['source']} with {rig!r}: a model learns one camera's view; train on "
-                "the recordings of one rig"
-            )
-        if rig is not None:
-            return  # the rest were checked against this one already
+        return first
+    if first is not None and first.camera_rig != record.camera_rig:
+        raise StoreError(
+            f"{record.source} was recorded with camera rig {record.camera_rig!r} but "
+            f"{first.source} with {first.camera_rig!r}: a model learns one camera's view; train "
+            "on the recordings of one rig"
+        )
+    return first or record
 
 
 def _record(episode: Episode, start: int, instruction: int, val_fraction: float) -> EpisodeRecord:

@@ -24,6 +24,7 @@ from rt_ros.nodes.commands import ArmCommand, BaseCommand
 from rt_ros.nodes.image_conversion import rgb_to_image_msg
 from rt_ros.nodes.qos import SENSOR_QOS
 from rt_ros.runtime.errors import ConfigError
+from rt_ros.sim.camera_rig import DEFAULT_CAMERA_RIG
 
 PREFIX = "sim."
 # Physics never jumps more than this in one update, so a process stalled for longer slows the
@@ -55,7 +56,7 @@ class SimBackendConfig:
     real_time: bool = True
     step_rate_hz: float = 100.0
     camera_rate_hz: float = 10.0
-    camera_rig: str = "head_v1"
+    camera_rig: str = DEFAULT_CAMERA_RIG
     camera_width_px: int = 0
     camera_height_px: int = 0
     image_topic: str = "camera/image_raw"
